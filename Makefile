@@ -1,0 +1,41 @@
+# VideoBERT corpus pipeline. `make help` lists the targets.
+SHELL := /bin/bash
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+BIN := $(VENV)/bin
+OUT ?= out
+ARGS ?=
+STAGE ?=
+
+.DEFAULT_GOAL := help
+.PHONY: help install corpus stage test bench lint clean
+
+help: ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
+	@echo "  variables: OUT=$(OUT) (output root, local or gs://), ARGS='...' (pipeline options), STAGE=<name>"
+
+$(BIN)/.installed: pyproject.toml constraints.txt
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --disable-pip-version-check -c constraints.txt -e '.[dev]'
+	touch $@
+
+install: $(BIN)/.installed ## create .venv with the pinned packages (reruns only when pyproject/constraints change)
+
+corpus: install ## build the corpus under OUT (default: the embedded sample world, offline)
+	$(BIN)/python -m pipelines.corpus --out=$(OUT) $(ARGS)
+
+stage: install ## rerun one stage from its inputs on disk: make stage STAGE=features
+	@test -n "$(STAGE)" || { echo "usage: make stage STAGE=discover|frames|features|kmeans|tokens|corpus"; exit 2; }
+	$(BIN)/python -m pipelines.corpus --out=$(OUT) --stages=$(STAGE) $(ARGS)
+
+test: install ## run the offline test suite
+	$(BIN)/pytest -q $(ARGS)
+
+bench: install ## run the benchmarks (ratios measured side by side)
+	$(BIN)/python -m benchmarks $(ARGS)
+
+lint: install ## ruff check + format check
+	$(BIN)/ruff check . && $(BIN)/ruff format --check .
+
+clean: ## remove OUT (not the venv)
+	rm -rf $(OUT)

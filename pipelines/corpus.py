@@ -1,0 +1,172 @@
+"""The corpus DAG: discover → frames+features → kmeans → tokens → corpus.
+
+    python -m pipelines.corpus --out=out                       # the sample world, offline
+    python -m pipelines.corpus --source_dir=~/videos --out=out # your own videos
+    python -m pipelines.corpus --stages=kmeans,tokens,corpus   # rerun some stages from disk
+
+Every stage reads its inputs from the PCollections of earlier stages in the same run, or,
+when those stages are not run, from their outputs on disk under --out.
+"""
+
+import logging
+import sys
+import time
+
+import apache_beam as beam
+from apache_beam.io.filesystems import FileSystems
+from apache_beam.options.pipeline_options import DirectOptions, PipelineOptions, StandardOptions
+
+from pipelines.options import CorpusOptions, resolve, torch_threads
+from schemas import USABLE
+from stages import kmeans as km
+from stages.corpus import BuildCorpus, corpus_status
+from stages.discover import Discover
+from stages.features import ExtractS3DFeatures, FeaturesConfig, stage_fingerprints
+from stages.frames import FramesConfig
+from stages.store import (
+    PartitionFinishedFn,
+    StageStore,
+    WriteStatus,
+    read_table,
+    summarize,
+)
+from stages.tokens import AssignVisualTokens
+
+log = logging.getLogger("pipelines.corpus")
+
+
+def configs(o: CorpusOptions):
+    frames_cfg = FramesConfig(fps=o.fps, clip_frames=o.clip_frames, side=o.side,
+                              max_pixels=o.max_pixels, timeout_s=o.decode_timeout_s)
+    features_cfg = FeaturesConfig(weights=o.weights, device=o.device, batch_size=o.batch_size,
+                                  seed=o.seed, threads=torch_threads(o.workers))
+    kmeans_cfg = km.KMeansConfig(k=o.kmeans_k, depth=o.kmeans_depth, niter=o.kmeans_niter,
+                                 seed=o.seed, sample_size=o.kmeans_sample)
+    return frames_cfg, features_cfg, kmeans_cfg
+
+
+def _load_rows(out: str, stage: str, video_ids: set[str] | None = None) -> list[dict]:
+    path = StageStore(out, stage).status_path if stage != "discover" else FileSystems.join(
+        out, "discover", "videos.parquet")
+    if not FileSystems.exists(path):
+        raise FileNotFoundError(f"{path} is missing: run the '{stage}' stage first")
+    rows = read_table(path).to_pylist()
+    return [r for r in rows if video_ids is None or r["video_id"] in video_ids]
+
+
+def build(p: beam.Pipeline, o: CorpusOptions) -> None:
+    """Wire the requested stages into `p`."""
+    stages = set(o.stages.split(","))
+    out = o.out
+    frames_cfg, features_cfg, kmeans_cfg = configs(o)
+
+    if "discover" in stages:
+        from stages.sample_world import WorldConfig
+
+        world = WorldConfig(n_videos=o.sample_videos, seed=o.sample_seed)
+        videos = p | "Discover" >> Discover(out, o.source_dir, world)
+        ids = None
+    else:
+        records = _load_rows(out, "discover")
+        ids = {r["video_id"] for r in records}
+        videos = p | "LoadVideos" >> beam.Create(records)
+
+    if stages & {"frames", "features"}:
+        with_features = "features" in stages
+        stage = "features" if with_features else "frames"
+        fp = stage_fingerprints(frames_cfg, features_cfg if with_features else None)[stage]
+        parts = (
+            videos
+            | "Spread" >> beam.Reshuffle()
+            | "SkipFinished" >> beam.ParDo(
+                PartitionFinishedFn(StageStore(out, stage), fp, o.force)
+            ).with_outputs("done", main="todo")
+        )
+        ext = parts.todo | "Extract" >> ExtractS3DFeatures(
+            out, frames_cfg, features_cfg if with_features else None)
+        frames_new = ext.frames_status if with_features else (ext.frames_status, parts.done) | (
+            "FramesAll" >> beam.Flatten())
+        _ = frames_new | "FramesStatus" >> WriteStatus(StageStore(out, "frames"))
+        if with_features:
+            features_status = (
+                (ext.features_status, parts.done)
+                | "FeaturesAll" >> beam.Flatten()
+                | "FeaturesStatus" >> WriteStatus(StageStore(out, "features"))
+            )
+    if "features" not in stages and stages & {"kmeans", "tokens"}:
+        features_status = p | "LoadFeatures" >> beam.Create(_load_rows(out, "features", ids))
+
+    centroids = FileSystems.join(out, "kmeans", "centroids.parquet")
+    if "kmeans" in stages:
+        tree = features_status | "KMeans" >> km.FitOrLoadKMeans(
+            out, kmeans_cfg, stage_fingerprints(frames_cfg, features_cfg)["features"], o.force)
+    elif "tokens" in stages:
+        tree = p | "Centroids" >> beam.Create([centroids]) | "LoadTree" >> beam.Map(km.load_tree)
+
+    if "tokens" in stages:
+        tok = features_status | "Tokens" >> AssignVisualTokens(out, tree, o.force)
+        tokens, tokens_status = tok.tokens, tok.status | "TokensStatus" >> WriteStatus(
+            StageStore(out, "tokens"))
+    elif "corpus" in stages:
+        tokens_status = p | "LoadTokensStatus" >> beam.Create(_load_rows(out, "tokens", ids))
+        tokens = (
+            tokens_status
+            | "Usable" >> beam.Filter(lambda r: r["status"] in USABLE)
+            | "ReadTokens" >> beam.Map(
+                lambda r: StageStore(out, "tokens").read_data(r["video_id"]).to_pylist()[0])
+        )
+
+    if "corpus" in stages:
+        _ = tokens | "Corpus" >> BuildCorpus(out, videos, o.segment_tokens)
+        _ = (
+            tokens_status
+            | "CorpusStatus" >> beam.Map(corpus_status, o.segment_tokens)
+            | "WriteCorpusStatus" >> WriteStatus(StageStore(out, "corpus"))
+        )
+
+
+def report(o: CorpusOptions, seconds: float) -> str:
+    """One screen: per stage run, videos in, usable, failures by reason."""
+    ids = {r["video_id"] for r in _load_rows(o.out, "discover")}
+    lines = []
+    for stage in o.stages.split(","):
+        if stage in ("discover", "kmeans"):
+            continue
+        path = StageStore(o.out, stage).status_path
+        if FileSystems.exists(path):
+            rows = [r for r in read_table(path).to_pylist() if r["video_id"] in ids]
+            lines.append(summarize(stage, rows))
+    lines.append(f"done in {seconds:.1f}s; outputs under {o.out}/")
+    return "\n".join(lines)
+
+
+def run(argv=None, test_pipeline=None) -> CorpusOptions:
+    options = PipelineOptions(argv)
+    o = resolve(options.view_as(CorpusOptions))
+    standard = options.view_as(StandardOptions)
+    if not standard.runner:
+        # Beam's default local runner (Prism) downloads a binary at start-up: not offline.
+        standard.runner = "FnApiRunner"
+        if o.workers > 1:
+            direct = options.view_as(DirectOptions)
+            direct.direct_num_workers = o.workers
+            direct.direct_running_mode = "multi_processing"
+    for stage in o.stages.split(","):
+        StageStore(o.out, stage).sweep_temp_files() if FileSystems.exists(o.out) else None
+    start = time.monotonic()
+    p = test_pipeline or beam.Pipeline(options=options)
+    build(p, o)
+    p.run().wait_until_finish()
+    print(report(o, time.monotonic() - start), file=sys.stderr)
+    return o
+
+
+def main():
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    for noisy in ("apache_beam", "root"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+    run()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,78 @@
+"""Command-line options of the corpus DAG: Beam `PipelineOptions`, so every Beam flag
+(`--runner=DataflowRunner --project ... --region ... --temp_location ...`) works unchanged.
+
+Presets fill in what the user did not set: `sample` (the default with the embedded sample
+world: 112² clips, random S3D weights, a k-means tree sized for a few hundred clips) and
+`paper` (the paper's recipe: 224², Kinetics-400 S3D, depth 4 × k 12 = 20,736 tokens; the
+default for any other source). An explicit flag always wins over the preset.
+"""
+
+import os
+
+from apache_beam.options.pipeline_options import PipelineOptions
+
+STAGES = ("discover", "frames", "features", "kmeans", "tokens", "corpus")
+
+PRESETS = {
+    "paper": {"side": 224, "weights": "kinetics400", "kmeans_k": 12, "kmeans_depth": 4},
+    "sample": {"side": 112, "weights": "random", "kmeans_k": 12, "kmeans_depth": 2},
+}
+
+
+class CorpusOptions(PipelineOptions):
+    @classmethod
+    def _add_argparse_args(cls, parser):
+        a = parser.add_argument
+        a("--out", default="out", help="output root (local dir or gs://bucket/prefix)")
+        a("--stages", default=",".join(STAGES),
+          help=f"comma-separated stages to run, in DAG order; any of {','.join(STAGES)}")
+        a("--force", action="store_true", help="redo finished videos of the stages run")
+        a("--preset", choices=sorted(PRESETS), default=None,
+          help="defaults for unset options (default: sample for the sample world, else paper)")
+        a("--workers", type=int, default=1,
+          help="local runner only: worker processes (FnApiRunner multi_processing)")
+        # Sources.
+        a("--source_dir", default=None,
+          help="use your own videos (mp4, mkv, mov, webm; searched recursively) "
+               "instead of the embedded sample world")
+        a("--sample_videos", type=int, default=36, help="sample world: number of videos")
+        a("--sample_seed", type=int, default=0, help="sample world: generator seed")
+        # Frames.
+        a("--fps", type=float, default=20.0, help="frame sampling rate (paper: 20)")
+        a("--clip_frames", type=int, default=30, help="frames per clip (paper: 30 = 1.5 s)")
+        a("--side", type=int, default=None, help="clip side after resize + centre crop")
+        a("--max_pixels", type=int, default=3840 * 2160,
+          help="reject videos whose declared width*height exceeds this (unsafe_media)")
+        a("--decode_timeout_s", type=float, default=900.0,
+          help="wall-clock cap on decoding one video (decode_timeout)")
+        # Features.
+        a("--weights", default=None,
+          help="S3D weights: kinetics400 | random | path to a state dict")
+        a("--device", default="cpu", help="cpu | cuda")
+        a("--batch_size", type=int, default=4, help="clips per S3D forward")
+        a("--seed", type=int, default=0, help="seed for random weights and k-means")
+        # k-means.
+        a("--kmeans_k", type=int, default=None, help="clusters per level (paper: 12)")
+        a("--kmeans_depth", type=int, default=None, help="tree depth (paper: 4)")
+        a("--kmeans_sample", type=int, default=200_000, help="max clips to fit k-means on")
+        a("--kmeans_niter", type=int, default=20, help="k-means iterations per node")
+        # Corpus.
+        a("--segment_tokens", type=int, default=16,
+          help="visual tokens per segment where there is no ASR (paper: 16)")
+
+
+def resolve(options: CorpusOptions) -> CorpusOptions:
+    """Fill unset options from the preset; return the same options object."""
+    o = options.view_as(CorpusOptions)
+    preset = o.preset or ("paper" if o.source_dir else "sample")
+    for key, value in PRESETS[preset].items():
+        if getattr(o, key) is None:
+            setattr(o, key, value)
+    unknown = set(o.stages.split(",")) - set(STAGES)
+    if unknown:
+        raise ValueError(f"unknown stage(s) {sorted(unknown)}; choose from {STAGES}")
+    return o
+
+
+def torch_threads(workers: int) -> int:
+    return max(1, (os.cpu_count() or 1) // max(1, workers))

@@ -1,0 +1,125 @@
+"""Every persisted table's pyarrow schema: the single source of truth.
+
+Writers pass these schemas explicitly (never inferred). Layout on disk:
+
+    OUT/discover/videos.parquet        VIDEOS, one row per video that entered the DAG
+    OUT/<stage>/status.parquet         STATUS, one row per video per stage
+    OUT/frames/data/<video_id>.parquet CLIPS, the clip index + a thumbnail per clip
+    OUT/features/data/<video_id>.parquet FEATURES, one 1024-d S3D vector per clip
+    OUT/kmeans/centroids.parquet       CENTROIDS, the hierarchical k-means tree
+    OUT/tokens/data/<video_id>.parquet TOKENS, one row per video: its visual tokens in time order
+    OUT/corpus/segments.parquet        SEGMENTS, the training corpus
+    OUT/sample/ground_truth.parquet    GROUND_TRUTH, the sample world's actions (eval only)
+"""
+
+import pyarrow as pa
+
+from schemas.status import USABLE, Status
+
+FEATURE_DIM = 1024
+
+VIDEOS = pa.schema(
+    [
+        pa.field("video_id", pa.string(), nullable=False),
+        pa.field("source", pa.string(), nullable=False),  # "sample" | "local" | "youtube"
+        pa.field("uri", pa.string()),  # where the media file is (local path or gs://)
+        pa.field("title", pa.string()),
+        pa.field("duration_s", pa.float64()),  # declared duration, null when unknown
+        pa.field("category", pa.string()),
+        pa.field("split", pa.string()),  # "train" | "heldout" | null
+        pa.field("transcript_uri", pa.string()),  # sidecar transcript, null when none
+    ]
+)
+
+STATUS = pa.schema(
+    [
+        pa.field("video_id", pa.string(), nullable=False),
+        pa.field("stage", pa.string(), nullable=False),
+        pa.field("status", pa.string(), nullable=False),  # a schemas.status.Status value
+        pa.field("error_message", pa.string()),  # the real error text, null when ok
+        pa.field("items", pa.int64()),  # clips / tokens produced (0 when failed)
+        pa.field("seconds", pa.float64()),  # wall time spent on this video
+    ]
+)
+
+CLIPS = pa.schema(
+    [
+        pa.field("video_id", pa.string(), nullable=False),
+        pa.field("clip_index", pa.int32(), nullable=False),
+        pa.field("start_s", pa.float64(), nullable=False),  # on the 20 fps grid: index * 1.5
+        pa.field("end_s", pa.float64(), nullable=False),
+        pa.field("source_times", pa.list_(pa.float32())),  # source pts (s) of each sampled frame
+        pa.field("thumbnail", pa.binary()),  # JPEG of the clip's middle frame
+    ]
+)
+
+FEATURES = pa.schema(
+    [
+        pa.field("video_id", pa.string(), nullable=False),
+        pa.field("clip_index", pa.int32(), nullable=False),
+        pa.field("start_s", pa.float64(), nullable=False),
+        pa.field("end_s", pa.float64(), nullable=False),
+        pa.field("feature", pa.list_(pa.float32(), FEATURE_DIM), nullable=False),
+    ]
+)
+
+CENTROIDS = pa.schema(
+    [
+        pa.field("level", pa.int8(), nullable=False),  # 1..depth
+        pa.field("node", pa.int32(), nullable=False),  # base-k path id within its level
+        pa.field("parent", pa.int32(), nullable=False),  # node id at level-1 (0 at level 1)
+        pa.field("count", pa.int64(), nullable=False),  # training points assigned here
+        pa.field("centroid", pa.list_(pa.float32()), nullable=False),
+    ]
+)
+
+TOKENS = pa.schema(
+    [
+        pa.field("video_id", pa.string(), nullable=False),
+        pa.field("clip_index", pa.list_(pa.int32()), nullable=False),
+        pa.field("start_s", pa.list_(pa.float64()), nullable=False),
+        pa.field("end_s", pa.list_(pa.float64()), nullable=False),
+        pa.field("tokens", pa.list_(pa.int32()), nullable=False),  # leaf ids in [0, k**depth)
+    ]
+)
+
+SEGMENTS = pa.schema(
+    [
+        pa.field("video_id", pa.string(), nullable=False),
+        pa.field("segment_index", pa.int32(), nullable=False),  # neighbours: index +- 1
+        pa.field("start_s", pa.float64(), nullable=False),
+        pa.field("end_s", pa.float64(), nullable=False),
+        pa.field("text", pa.string()),  # the ASR sentence; null for video-only segments
+        pa.field("text_token_ids", pa.list_(pa.int32())),  # WordPiece ids; null without text
+        pa.field("first_clip", pa.int32(), nullable=False),
+        pa.field("visual_tokens", pa.list_(pa.int32()), nullable=False),
+        pa.field("split", pa.string()),
+    ]
+)
+
+GROUND_TRUTH = pa.schema(
+    [
+        pa.field("video_id", pa.string(), nullable=False),
+        pa.field("action_index", pa.int32(), nullable=False),
+        pa.field("verb", pa.string(), nullable=False),
+        pa.field("noun", pa.string(), nullable=False),
+        pa.field("start_s", pa.float64(), nullable=False),
+        pa.field("end_s", pa.float64(), nullable=False),
+        pa.field("narrated", pa.bool_(), nullable=False),  # whether the transcript says it
+        pa.field("split", pa.string(), nullable=False),
+    ]
+)
+
+__all__ = [
+    "CENTROIDS",
+    "CLIPS",
+    "FEATURE_DIM",
+    "FEATURES",
+    "GROUND_TRUTH",
+    "SEGMENTS",
+    "STATUS",
+    "TOKENS",
+    "USABLE",
+    "VIDEOS",
+    "Status",
+]

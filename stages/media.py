@@ -1,0 +1,68 @@
+"""Encoding real video files with PyAV (no ffmpeg binary needed).
+
+Used by the sample world to render its videos and by the tests to build edge-case files
+(variable frame rate, non-integer rates, B-frames, display rotation, Matroska without
+durations). Frames are encoded as they arrive, so memory stays flat in video length.
+"""
+
+from collections.abc import Iterable, Sequence
+from fractions import Fraction
+from pathlib import Path
+
+import av
+import numpy as np
+
+
+def write_video(
+    path: str | Path,
+    frames: Iterable[np.ndarray],
+    *,
+    fps: float | Fraction = 25,
+    times: Sequence[float] | None = None,
+    codec: str = "libx264",
+    bframes: int = 0,
+    rotation: int | None = None,
+    crf: int = 23,
+    gop: int = 50,
+) -> int:
+    """Encode RGB uint8 frames (H, W, 3) into `path`; the container follows the suffix.
+
+    `times` gives each frame's presentation time in seconds (variable frame rate; stored
+    with a 1/1000 time base); otherwise frames are spaced 1/fps apart. `rotation` sets a
+    display-matrix rotation in degrees. Returns the number of frames written.
+    """
+    rate = Fraction(fps).limit_denominator(1001)
+    n = 0
+    with av.open(str(path), mode="w") as container:
+        stream = None
+        for frame_rgb in frames:
+            if stream is None:
+                height, width = frame_rgb.shape[:2]
+                stream = container.add_stream(codec, rate=rate)
+                stream.width, stream.height = width, height
+                stream.pix_fmt = "yuv420p"
+                stream.codec_context.gop_size = gop
+                if codec == "libx264":
+                    stream.options = {
+                        "crf": str(crf),
+                        "preset": "veryfast",
+                        "bf": str(bframes),
+                        "threads": "1",
+                    }
+                if times is not None:
+                    stream.codec_context.time_base = Fraction(1, 1000)
+                    stream.time_base = Fraction(1, 1000)
+                if rotation is not None:
+                    stream.set_display_rotation(rotation)
+            frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(frame_rgb), format="rgb24")
+            if times is not None:
+                frame.pts = round(times[n] * 1000)
+                frame.time_base = Fraction(1, 1000)
+            else:
+                frame.pts = n
+                frame.time_base = 1 / rate
+            container.mux(stream.encode(frame))
+            n += 1
+        if stream is not None:
+            container.mux(stream.encode(None))
+    return n

@@ -1,0 +1,48 @@
+import pyarrow.parquet as pq
+import pytest
+from apache_beam.testing.test_pipeline import TestPipeline
+from apache_beam.testing.util import assert_that, equal_to
+
+import apache_beam as beam
+from stages.discover import Discover, local_records, local_video_ids
+from stages.store import validate_video_id
+
+
+def test_local_ids_are_safe_unique_and_stable():
+    rel = ["a.mp4", "a.mkv", "sub/My Video (1).mov", "../../evil.webm", "clean_name.mp4"]
+    ids = local_video_ids(rel)
+    assert len(set(ids)) == len(ids)
+    assert ids[0].startswith("a-") and ids[1].startswith("a-")  # stem clash → hashed
+    assert ids[2].startswith("My_Video_1-")
+    assert ids[3] == "evil" or ids[3].startswith("evil")
+    assert ids[4] == "clean_name"
+    assert [validate_video_id(i) for i in ids] == ids
+    assert local_video_ids(rel) == ids  # stable
+
+
+def test_local_records_find_videos_recursively_and_ignore_other_files(tmp_path):
+    (tmp_path / "sub").mkdir()
+    for name in ["x.mp4", "sub/y.MKV", "z.webm", "w.mov", "notes.txt", "img.jpg"]:
+        (tmp_path / name).write_bytes(b"\0")
+    records = local_records(str(tmp_path))
+    assert sorted(r["video_id"] for r in records) == ["w", "x", "y", "z"]
+    assert all(r["source"] == "local" and r["uri"].startswith(str(tmp_path)) for r in records)
+
+
+def test_discover_local_writes_videos_table(tmp_path):
+    src = tmp_path / "src"
+    src.mkdir()
+    (src / "one.mp4").write_bytes(b"\0")
+    out = str(tmp_path / "out")
+    with TestPipeline(runner="FnApiRunner") as p:
+        videos = p | Discover(out, str(src))
+        assert_that(videos | beam.Map(lambda v: v["video_id"]), equal_to(["one"]))
+    assert pq.read_table(f"{out}/discover/videos.parquet").column("video_id").to_pylist() == [
+        "one"]
+    assert pq.read_table(f"{out}/discover/status.parquet").column("status").to_pylist() == ["ok"]
+
+
+def test_discover_empty_dir_is_a_clear_error(tmp_path):
+    with pytest.raises(ValueError, match="no video files"), TestPipeline(
+            runner="FnApiRunner") as p:
+        _ = p | Discover(str(tmp_path / "out"), str(tmp_path))
