@@ -36,18 +36,36 @@ log = logging.getLogger("pipelines.corpus")
 
 
 def configs(o: CorpusOptions):
-    frames_cfg = FramesConfig(fps=o.fps, clip_frames=o.clip_frames, side=o.side,
-                              max_pixels=o.max_pixels, timeout_s=o.decode_timeout_s)
-    features_cfg = FeaturesConfig(weights=o.weights, device=o.device, batch_size=o.batch_size,
-                                  seed=o.seed, threads=torch_threads(o.workers))
-    kmeans_cfg = km.KMeansConfig(k=o.kmeans_k, depth=o.kmeans_depth, niter=o.kmeans_niter,
-                                 seed=o.seed, sample_size=o.kmeans_sample)
+    frames_cfg = FramesConfig(
+        fps=o.fps,
+        clip_frames=o.clip_frames,
+        side=o.side,
+        max_pixels=o.max_pixels,
+        timeout_s=o.decode_timeout_s,
+    )
+    features_cfg = FeaturesConfig(
+        weights=o.weights,
+        device=o.device,
+        batch_size=o.batch_size,
+        seed=o.seed,
+        threads=torch_threads(o.workers),
+    )
+    kmeans_cfg = km.KMeansConfig(
+        k=o.kmeans_k,
+        depth=o.kmeans_depth,
+        niter=o.kmeans_niter,
+        seed=o.seed,
+        sample_size=o.kmeans_sample,
+    )
     return frames_cfg, features_cfg, kmeans_cfg
 
 
 def _load_rows(out: str, stage: str, video_ids: set[str] | None = None) -> list[dict]:
-    path = StageStore(out, stage).status_path if stage != "discover" else FileSystems.join(
-        out, "discover", "videos.parquet")
+    path = (
+        StageStore(out, stage).status_path
+        if stage != "discover"
+        else FileSystems.join(out, "discover", "videos.parquet")
+    )
     if not FileSystems.exists(path):
         raise FileNotFoundError(f"{path} is missing: run the '{stage}' stage first")
     rows = read_table(path).to_pylist()
@@ -63,7 +81,12 @@ def build(p: beam.Pipeline, o: CorpusOptions) -> None:
     if "discover" in stages:
         from stages.sample_world import WorldConfig
 
-        world = WorldConfig(n_videos=o.sample_videos, seed=o.sample_seed)
+        world = WorldConfig(
+            n_videos=o.sample_videos,
+            seed=o.sample_seed,
+            min_duration_s=o.sample_min_duration_s,
+            max_duration_s=o.sample_max_duration_s,
+        )
         videos = p | "Discover" >> Discover(out, o.source_dir, world)
         ids = None
     else:
@@ -78,14 +101,19 @@ def build(p: beam.Pipeline, o: CorpusOptions) -> None:
         parts = (
             videos
             | "Spread" >> beam.Reshuffle()
-            | "SkipFinished" >> beam.ParDo(
-                PartitionFinishedFn(StageStore(out, stage), fp, o.force)
-            ).with_outputs("done", main="todo")
+            | "SkipFinished"
+            >> beam.ParDo(PartitionFinishedFn(StageStore(out, stage), fp, o.force)).with_outputs(
+                "done", main="todo"
+            )
         )
         ext = parts.todo | "Extract" >> ExtractS3DFeatures(
-            out, frames_cfg, features_cfg if with_features else None)
-        frames_new = ext.frames_status if with_features else (ext.frames_status, parts.done) | (
-            "FramesAll" >> beam.Flatten())
+            out, frames_cfg, features_cfg if with_features else None
+        )
+        frames_new = (
+            ext.frames_status
+            if with_features
+            else (ext.frames_status, parts.done) | ("FramesAll" >> beam.Flatten())
+        )
         _ = frames_new | "FramesStatus" >> WriteStatus(StageStore(out, "frames"))
         if with_features:
             features_status = (
@@ -99,21 +127,24 @@ def build(p: beam.Pipeline, o: CorpusOptions) -> None:
     centroids = FileSystems.join(out, "kmeans", "centroids.parquet")
     if "kmeans" in stages:
         tree = features_status | "KMeans" >> km.FitOrLoadKMeans(
-            out, kmeans_cfg, stage_fingerprints(frames_cfg, features_cfg)["features"], o.force)
+            out, kmeans_cfg, stage_fingerprints(frames_cfg, features_cfg)["features"], o.force
+        )
     elif "tokens" in stages:
         tree = p | "Centroids" >> beam.Create([centroids]) | "LoadTree" >> beam.Map(km.load_tree)
 
     if "tokens" in stages:
         tok = features_status | "Tokens" >> AssignVisualTokens(out, tree, o.force)
-        tokens, tokens_status = tok.tokens, tok.status | "TokensStatus" >> WriteStatus(
-            StageStore(out, "tokens"))
+        tokens, tokens_status = (
+            tok.tokens,
+            tok.status | "TokensStatus" >> WriteStatus(StageStore(out, "tokens")),
+        )
     elif "corpus" in stages:
         tokens_status = p | "LoadTokensStatus" >> beam.Create(_load_rows(out, "tokens", ids))
         tokens = (
             tokens_status
             | "Usable" >> beam.Filter(lambda r: r["status"] in USABLE)
-            | "ReadTokens" >> beam.Map(
-                lambda r: StageStore(out, "tokens").read_data(r["video_id"]).to_pylist()[0])
+            | "ReadTokens"
+            >> beam.Map(lambda r: StageStore(out, "tokens").read_data(r["video_id"]).to_pylist()[0])
         )
 
     if "corpus" in stages:
@@ -162,7 +193,9 @@ def run(argv=None, test_pipeline=None) -> CorpusOptions:
 
 
 def main():
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
     for noisy in ("apache_beam", "root"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
     run()

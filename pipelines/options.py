@@ -24,30 +24,67 @@ class CorpusOptions(PipelineOptions):
     def _add_argparse_args(cls, parser):
         a = parser.add_argument
         a("--out", default="out", help="output root (local dir or gs://bucket/prefix)")
-        a("--stages", default=",".join(STAGES),
-          help=f"comma-separated stages to run, in DAG order; any of {','.join(STAGES)}")
+        a(
+            "--stages",
+            default=",".join(STAGES),
+            help=f"comma-separated stages to run, in DAG order; any of {','.join(STAGES)}",
+        )
         a("--force", action="store_true", help="redo finished videos of the stages run")
-        a("--preset", choices=sorted(PRESETS), default=None,
-          help="defaults for unset options (default: sample for the sample world, else paper)")
-        a("--workers", type=int, default=1,
-          help="local runner only: worker processes (FnApiRunner multi_processing)")
+        a(
+            "--preset",
+            choices=sorted(PRESETS),
+            default=None,
+            help="defaults for unset options (default: sample for the sample world, else paper)",
+        )
+        a(
+            "--workers",
+            type=int,
+            default=1,
+            help="local runner only: worker processes (FnApiRunner multi_processing)",
+        )
         # Sources.
-        a("--source_dir", default=None,
-          help="use your own videos (mp4, mkv, mov, webm; searched recursively) "
-               "instead of the embedded sample world")
+        a(
+            "--source_dir",
+            default=None,
+            help="use your own videos (mp4, mkv, mov, webm; searched recursively) "
+            "instead of the embedded sample world",
+        )
         a("--sample_videos", type=int, default=36, help="sample world: number of videos")
         a("--sample_seed", type=int, default=0, help="sample world: generator seed")
+        a(
+            "--sample_min_duration_s",
+            type=float,
+            default=14.0,
+            help="sample world: shortest video (s)",
+        )
+        a(
+            "--sample_max_duration_s",
+            type=float,
+            default=24.0,
+            help="sample world: longest video (s)",
+        )
         # Frames.
         a("--fps", type=float, default=20.0, help="frame sampling rate (paper: 20)")
         a("--clip_frames", type=int, default=30, help="frames per clip (paper: 30 = 1.5 s)")
         a("--side", type=int, default=None, help="clip side after resize + centre crop")
-        a("--max_pixels", type=int, default=3840 * 2160,
-          help="reject videos whose declared width*height exceeds this (unsafe_media)")
-        a("--decode_timeout_s", type=float, default=900.0,
-          help="wall-clock cap on decoding one video (decode_timeout)")
+        a(
+            "--max_pixels",
+            type=int,
+            default=3840 * 2160,
+            help="reject videos whose declared width*height exceeds this (unsafe_media)",
+        )
+        a(
+            "--decode_timeout_s",
+            type=float,
+            default=900.0,
+            help="wall-clock cap on decoding one video (decode_timeout)",
+        )
         # Features.
-        a("--weights", default=None,
-          help="S3D weights: kinetics400 | random | path to a state dict")
+        a(
+            "--weights",
+            default=None,
+            help="S3D weights: kinetics400 | random | path to a state dict",
+        )
         a("--device", default="cpu", help="cpu | cuda")
         a("--batch_size", type=int, default=4, help="clips per S3D forward")
         a("--seed", type=int, default=0, help="seed for random weights and k-means")
@@ -57,8 +94,12 @@ class CorpusOptions(PipelineOptions):
         a("--kmeans_sample", type=int, default=200_000, help="max clips to fit k-means on")
         a("--kmeans_niter", type=int, default=20, help="k-means iterations per node")
         # Corpus.
-        a("--segment_tokens", type=int, default=16,
-          help="visual tokens per segment where there is no ASR (paper: 16)")
+        a(
+            "--segment_tokens",
+            type=int,
+            default=16,
+            help="visual tokens per segment where there is no ASR (paper: 16)",
+        )
 
 
 def resolve(options: CorpusOptions) -> CorpusOptions:

@@ -41,10 +41,12 @@ def video_segments(tokens: dict, split: str | None, segment_tokens: int = SEGMEN
 def corpus_status(tokens_status: dict, segment_tokens: int = SEGMENT_TOKENS) -> dict:
     vid = tokens_status["video_id"]
     if tokens_status["status"] not in USABLE:
-        return status_row(vid, "corpus", Status.UPSTREAM_FAILED,
-                          f"tokens: {tokens_status['status']}")
-    return status_row(vid, "corpus", Status.OK, None,
-                      math.ceil(tokens_status["items"] / segment_tokens))
+        return status_row(
+            vid, "corpus", Status.UPSTREAM_FAILED, f"tokens: {tokens_status['status']}"
+        )
+    return status_row(
+        vid, "corpus", Status.OK, None, math.ceil(tokens_status["items"] / segment_tokens)
+    )
 
 
 def _write_segments(rows: list[dict], path: str) -> int:
@@ -68,9 +70,11 @@ class BuildCorpus(beam.PTransform):
         splits = self._videos | "Splits" >> beam.Map(lambda v: (v["video_id"], v["split"]))
         return (
             tokens
-            | "Segment" >> beam.FlatMap(
+            | "Segment"
+            >> beam.FlatMap(
                 lambda t, s: video_segments(t, s.get(t["video_id"]), self._n),
-                s=beam.pvalue.AsDict(splits))
+                s=beam.pvalue.AsDict(splits),
+            )
             | "Gather" >> beam.combiners.ToList()
             | "Write" >> beam.Map(_write_segments, self._path)
         )

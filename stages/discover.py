@@ -48,10 +48,18 @@ def local_video_ids(rel_paths: list[str]) -> list[str]:
 def local_records(source_dir: str) -> list[dict]:
     paths = list_video_files(source_dir)
     root = source_dir.rstrip("/") + "/"
-    rel = [p[len(root):] if p.startswith(root) else PurePosixPath(p).name for p in paths]
+    rel = [p[len(root) :] if p.startswith(root) else PurePosixPath(p).name for p in paths]
     return [
-        {"video_id": vid, "source": "local", "uri": path, "title": PurePosixPath(r).stem,
-         "duration_s": None, "category": None, "split": None, "transcript_uri": None}
+        {
+            "video_id": vid,
+            "source": "local",
+            "uri": path,
+            "title": PurePosixPath(r).stem,
+            "duration_s": None,
+            "category": None,
+            "split": None,
+            "transcript_uri": None,
+        }
         for vid, path, r in zip(local_video_ids(rel), paths, rel, strict=True)
     ]
 
@@ -59,8 +67,9 @@ def local_records(source_dir: str) -> list[dict]:
 def _write_videos(records: list[dict], out: str) -> None:
     records = sorted(records, key=lambda r: r["video_id"])
     store = StageStore(out, "discover")
-    write_table(pa.Table.from_pylist(records, schema=VIDEOS),
-                FileSystems.join(store.root, "videos.parquet"))
+    write_table(
+        pa.Table.from_pylist(records, schema=VIDEOS), FileSystems.join(store.root, "videos.parquet")
+    )
     rows = [status_row(r["video_id"], "discover", Status.OK, items=1) for r in records]
     write_table(pa.Table.from_pylist(rows, schema=STATUS), store.status_path)
 
@@ -76,8 +85,10 @@ class Discover(beam.PTransform):
         if self._source_dir:
             records = local_records(self._source_dir)
             if not records:
-                raise ValueError(f"no video files ({', '.join(sorted(VIDEO_EXTENSIONS))}) "
-                                 f"under {self._source_dir}")
+                raise ValueError(
+                    f"no video files ({', '.join(sorted(VIDEO_EXTENSIONS))}) "
+                    f"under {self._source_dir}"
+                )
             videos = pbegin | "Local" >> beam.Create(records)
         else:
             from stages import sample_world
@@ -85,8 +96,11 @@ class Discover(beam.PTransform):
             root = FileSystems.join(self._out, "sample")
             sample_world.write_ground_truth(self._world_cfg, root)
             videos = pbegin | "SampleWorld" >> sample_world.GenerateSampleWorld(
-                root, self._world_cfg)
-        _ = (videos
-             | "Gather" >> beam.combiners.ToList()
-             | "Write" >> beam.Map(_write_videos, self._out))
+                root, self._world_cfg
+            )
+        _ = (
+            videos
+            | "Gather" >> beam.combiners.ToList()
+            | "Write" >> beam.Map(_write_videos, self._out)
+        )
         return videos

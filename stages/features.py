@@ -20,7 +20,6 @@ Weights (`FeaturesConfig.weights`):
 import logging
 import time
 from collections.abc import Sequence
-from contextlib import nullcontext
 from dataclasses import asdict, dataclass
 
 import apache_beam as beam
@@ -28,8 +27,8 @@ import numpy as np
 import pyarrow as pa
 import torch
 from apache_beam.io.filesystems import FileSystems
-from apache_beam.ml.inference.base import ModelHandler
 from apache_beam.metrics import Metrics
+from apache_beam.ml.inference.base import ModelHandler, PredictionResult
 
 from schemas import CLIPS, FEATURE_DIM, FEATURES, Status
 from stages import frames
@@ -64,8 +63,11 @@ def build_s3d(cfg: FeaturesConfig) -> torch.nn.Module:
     from torchvision.models.video import S3D_Weights, s3d
 
     if cfg.weights == "random":
-        log.warning("S3D uses RANDOM weights (seed %d): features carry colour/motion only, "
-                    "not Kinetics semantics. Use --weights=kinetics400 for real corpora.", cfg.seed)
+        log.warning(
+            "S3D uses RANDOM weights (seed %d): features carry colour/motion only, "
+            "not Kinetics semantics. Use --weights=kinetics400 for real corpora.",
+            cfg.seed,
+        )
         torch.manual_seed(cfg.seed)
         model = s3d(weights=None)
     elif cfg.weights == "kinetics400":
@@ -124,7 +126,8 @@ class S3DModelHandler(ModelHandler):
         return build_s3d(self._cfg)
 
     def run_inference(self, batch: Sequence[np.ndarray], model, inference_args=None):
-        return list(embed(model, np.stack(batch), self._cfg.device))
+        vectors = embed(model, np.stack(batch), self._cfg.device)
+        return [PredictionResult(x, y) for x, y in zip(batch, vectors, strict=True)]
 
     def batch_elements_kwargs(self):
         return {"min_batch_size": self._cfg.batch_size, "max_batch_size": self._cfg.batch_size}
@@ -172,60 +175,63 @@ class ExtractFeaturesFn(beam.DoFn):
         self._done_clips, self._start = 0, time.monotonic()
 
     def _embed(self, batch: list[np.ndarray]) -> list[np.ndarray]:
-        return self._handler.run_inference(batch, self._model) if batch else []
+        if not batch:
+            return []
+        return [r.inference for r in self._handler.run_inference(batch, self._model)]
 
     def process(self, video: dict):
         vid, t0 = video["video_id"], time.monotonic()
         rows, vectors, batch = [], [], []
         status, error = Status.OK, None
-        uri = video["uri"]
         try:
-            if not FileSystems.exists(uri):
-                raise FileNotFoundError(f"no such file: {uri}")
-            # Local paths go to PyAV as paths (native I/O); other schemes as file objects.
-            with FileSystems.open(uri) if "://" in uri else nullcontext(uri) as src:
-                for clip in frames.iter_clips(src, self._frames_cfg):
-                    rows.append(frames.clip_row(vid, clip, self._frames_cfg))
-                    if self._model is not None:
-                        batch.append(clip.frames)
-                        if len(batch) == self._cfg.batch_size:
-                            vectors += self._embed(batch)
-                            batch = []
+            for clip in frames.open_clips(video["uri"], self._frames_cfg):
+                rows.append(frames.clip_row(vid, clip, self._frames_cfg))
+                if self._model is not None:
+                    batch.append(clip.frames)
+                    if len(batch) == self._cfg.batch_size:
+                        vectors += self._embed(batch)
+                        batch = []
         except frames.MediaError as e:
             status, error = e.status, e.message
-        except FileNotFoundError as e:
-            status, error = Status.UNAVAILABLE, f"{type(e).__name__}: {e}"
         vectors += self._embed(batch)
 
         self._videos.inc()
         self._clips.inc(len(rows))
         if rows:
-            self._frames_store.write_data(vid, pa.Table.from_pylist(rows, schema=CLIPS),
-                                          self._fp["frames"])
+            self._frames_store.write_data(
+                vid, pa.Table.from_pylist(rows, schema=CLIPS), self._fp["frames"]
+            )
         if status != Status.OK:
             self._failed.inc()
             log.warning("%s: %s: %s (%d clips kept)", vid, status, error, len(rows))
         seconds = time.monotonic() - t0
         yield beam.pvalue.TaggedOutput(
-            "frames_status", status_row(vid, "frames", status, error, len(rows), seconds))
+            "frames_status", status_row(vid, "frames", status, error, len(rows), seconds)
+        )
         if self._cfg is None:
             return
         if rows:
-            self._features_store.write_data(vid, features_table(vid, rows, vectors),
-                                            self._fp["features"])
+            self._features_store.write_data(
+                vid, features_table(vid, rows, vectors), self._fp["features"]
+            )
             feat_status, feat_error = Status.OK, None
         else:
             feat_status, feat_error = status, f"frames: {error}"
         yield beam.pvalue.TaggedOutput(
-            "features_status", status_row(vid, "features", feat_status, feat_error,
-                                          len(vectors), seconds))
+            "features_status",
+            status_row(vid, "features", feat_status, feat_error, len(vectors), seconds),
+        )
         self._log_progress(len(rows))
 
     def _log_progress(self, n_clips: int):
         self._done_clips += n_clips
         elapsed = time.monotonic() - self._start
-        log.info("features: %d clips in %.0fs (%.2f clips/s)", self._done_clips, elapsed,
-                 self._done_clips / max(elapsed, 1e-9))
+        log.info(
+            "features: %d clips in %.0fs (%.2f clips/s)",
+            self._done_clips,
+            elapsed,
+            self._done_clips / max(elapsed, 1e-9),
+        )
 
 
 class ExtractS3DFeatures(beam.PTransform):
@@ -241,4 +247,5 @@ class ExtractS3DFeatures(beam.PTransform):
 
     def expand(self, videos):
         return videos | "DecodeEmbed" >> beam.ParDo(self._fn).with_outputs(
-            "frames_status", "features_status")
+            "frames_status", "features_status"
+        )

@@ -122,8 +122,10 @@ class StageStore:
         return FileSystems.join(self.root, "data", f"{validate_video_id(video_id)}.parquet")
 
     def write_data(self, video_id: str, table: pa.Table, fp: str) -> None:
-        write_table(table.replace_schema_metadata(with_fingerprint(table.schema, fp).metadata),
-                    self.data_path(video_id))
+        write_table(
+            table.replace_schema_metadata(with_fingerprint(table.schema, fp).metadata),
+            self.data_path(video_id),
+        )
 
     def read_data(self, video_id: str) -> pa.Table:
         return read_table(self.data_path(video_id))
@@ -187,13 +189,17 @@ def summarize(stage: str, rows: list[dict], seconds: float | None = None) -> str
     counts = Counter(r["status"] for r in rows)
     ok = sum(counts[s] for s in USABLE)
     items = sum(r["items"] for r in rows)
-    lines = [f"[{stage}] videos: {len(rows)}  usable: {ok}  items: {items}"
-             + (f"  wall: {seconds:.1f}s" if seconds is not None else "")]
+    lines = [
+        f"[{stage}] videos: {len(rows)}  usable: {ok}  items: {items}"
+        + (f"  wall: {seconds:.1f}s" if seconds is not None else "")
+    ]
     failed = Counter({s: n for s, n in counts.items() if s != Status.OK})
     for status, n in failed.most_common():
         example = next(r for r in rows if r["status"] == status)
-        lines.append(f"    {status:<16} {n:>6}  e.g. {example['video_id']}: "
-                     f"{(example['error_message'] or '')[:80]}")
+        lines.append(
+            f"    {status:<16} {n:>6}  e.g. {example['video_id']}: "
+            f"{(example['error_message'] or '')[:80]}"
+        )
     return "\n".join(lines)
 
 

@@ -23,8 +23,13 @@ log = logging.getLogger(__name__)
 def tokens_row(features: pa.Table, tree) -> dict:
     """Assign every clip of one video's FEATURES table to its leaf, in clip order."""
     features = features.sort_by("clip_index")
-    x = features.column("feature").combine_chunks().flatten().to_numpy().reshape(
-        features.num_rows, -1)
+    x = (
+        features.column("feature")
+        .combine_chunks()
+        .flatten()
+        .to_numpy()
+        .reshape(features.num_rows, -1)
+    )
     return {
         "video_id": features.column("video_id")[0].as_py(),
         "clip_index": features.column("clip_index").to_pylist(),
@@ -48,7 +53,8 @@ class AssignTokensFn(beam.DoFn):
         if features_status["status"] not in USABLE:
             message = f"features: {features_status['status']}"
             yield beam.pvalue.TaggedOutput(
-                "status", status_row(vid, "tokens", Status.UPSTREAM_FAILED, message))
+                "status", status_row(vid, "tokens", Status.UPSTREAM_FAILED, message)
+            )
             return
         fp = tree.fingerprint()
         if not self._force and self._store.is_done(vid, fp):
@@ -59,8 +65,9 @@ class AssignTokensFn(beam.DoFn):
         self._tokens.inc(len(row["tokens"]))
         yield row
         yield beam.pvalue.TaggedOutput(
-            "status", status_row(vid, "tokens", Status.OK, None, len(row["tokens"]),
-                                 time.monotonic() - t0))
+            "status",
+            status_row(vid, "tokens", Status.OK, None, len(row["tokens"]), time.monotonic() - t0),
+        )
 
 
 class AssignVisualTokens(beam.PTransform):

@@ -1,6 +1,6 @@
+from schemas import Status
 from stages.corpus import corpus_status, video_segments
 from stages.store import status_row
-from schemas import Status
 
 
 def _tokens(n):
@@ -26,4 +26,5 @@ def test_corpus_status_counts_segments_or_names_upstream_failure():
     assert corpus_status(status_row("v", "tokens", Status.OK, items=33))["items"] == 3
     failed = corpus_status(status_row("v", "tokens", Status.UPSTREAM_FAILED, "x"))
     assert failed["status"] == "upstream_failed" and failed["error_message"] == (
-        "tokens: upstream_failed")
+        "tokens: upstream_failed"
+    )

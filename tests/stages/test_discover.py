@@ -1,9 +1,9 @@
+import apache_beam as beam
 import pyarrow.parquet as pq
 import pytest
 from apache_beam.testing.test_pipeline import TestPipeline
 from apache_beam.testing.util import assert_that, equal_to
 
-import apache_beam as beam
 from stages.discover import Discover, local_records, local_video_ids
 from stages.store import validate_video_id
 
@@ -37,12 +37,10 @@ def test_discover_local_writes_videos_table(tmp_path):
     with TestPipeline(runner="FnApiRunner") as p:
         videos = p | Discover(out, str(src))
         assert_that(videos | beam.Map(lambda v: v["video_id"]), equal_to(["one"]))
-    assert pq.read_table(f"{out}/discover/videos.parquet").column("video_id").to_pylist() == [
-        "one"]
+    assert pq.read_table(f"{out}/discover/videos.parquet").column("video_id").to_pylist() == ["one"]
     assert pq.read_table(f"{out}/discover/status.parquet").column("status").to_pylist() == ["ok"]
 
 
 def test_discover_empty_dir_is_a_clear_error(tmp_path):
-    with pytest.raises(ValueError, match="no video files"), TestPipeline(
-            runner="FnApiRunner") as p:
+    with pytest.raises(ValueError, match="no video files"), TestPipeline(runner="FnApiRunner") as p:
         _ = p | Discover(str(tmp_path / "out"), str(tmp_path))

@@ -88,10 +88,13 @@ def test_partition_finished_routes_done_failed_and_pending(tmp_path):
     store = StageStore(out, "frames")
     store.write_data("done", pa.Table.from_pylist([], schema=CLIPS), "fp")
     write_table(
-        merge_status({}, [
-            status_row("corrupt", "frames", Status.CORRUPT_MEDIA, "bad"),
-            status_row("timeout", "frames", Status.DECODE_TIMEOUT, "slow"),
-        ]),
+        merge_status(
+            {},
+            [
+                status_row("corrupt", "frames", Status.CORRUPT_MEDIA, "bad"),
+                status_row("timeout", "frames", Status.DECODE_TIMEOUT, "slow"),
+            ],
+        ),
         store.status_path,
     )
     videos = [{"video_id": v} for v in ("done", "corrupt", "timeout", "new")]
@@ -100,18 +103,28 @@ def test_partition_finished_routes_done_failed_and_pending(tmp_path):
             p
             | beam.Create(videos)
             | beam.ParDo(PartitionFinishedFn(store, "fp", force=False)).with_outputs(
-                "done", main="todo")
+                "done", main="todo"
+            )
         )
-        assert_that(parts.todo | "ids" >> beam.Map(lambda v: v["video_id"]),
-                    equal_to(["timeout", "new"]), label="todo")
-        assert_that(parts.done | beam.Map(lambda r: (r["video_id"], r["status"])),
-                    equal_to([("done", "ok"), ("corrupt", "corrupt_media")]), label="done")
+        assert_that(
+            parts.todo | "ids" >> beam.Map(lambda v: v["video_id"]),
+            equal_to(["timeout", "new"]),
+            label="todo",
+        )
+        assert_that(
+            parts.done | beam.Map(lambda r: (r["video_id"], r["status"])),
+            equal_to([("done", "ok"), ("corrupt", "corrupt_media")]),
+            label="done",
+        )
 
 
 def test_write_status_merges_with_previous_runs(tmp_path):
     store = StageStore(str(tmp_path), "tokens")
     for batch in (["a", "b"], ["b", "c"]):
         with TestPipeline(runner="FnApiRunner") as p:
-            _ = (p | beam.Create([status_row(v, "tokens", Status.OK) for v in batch])
-                 | WriteStatus(store))
+            _ = (
+                p
+                | beam.Create([status_row(v, "tokens", Status.OK) for v in batch])
+                | WriteStatus(store)
+            )
     assert sorted(store.load_status()) == ["a", "b", "c"]
