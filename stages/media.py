@@ -24,6 +24,7 @@ def write_video(
     rotation: int | None = None,
     crf: int = 23,
     gop: int = 50,
+    preset: str = "veryfast",
 ) -> int:
     """Encode RGB uint8 frames (H, W, 3) into `path`; the container follows the suffix.
 
@@ -33,7 +34,8 @@ def write_video(
     """
     rate = Fraction(fps).limit_denominator(1001)
     n = 0
-    with av.open(str(path), mode="w") as container:
+    # bitexact: no random Matroska SegmentUID / muxing date, so equal input gives equal bytes.
+    with av.open(str(path), mode="w", options={"fflags": "+bitexact"}) as container:
         stream = None
         for frame_rgb in frames:
             if stream is None:
@@ -45,7 +47,7 @@ def write_video(
                 if codec == "libx264":
                     stream.options = {
                         "crf": str(crf),
-                        "preset": "veryfast",
+                        "preset": preset,
                         "bf": str(bframes),
                         "threads": "1",
                     }

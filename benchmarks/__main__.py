@@ -1,0 +1,30 @@
+"""`make bench`: every benchmark, ratios measured side by side in one run.
+
+    python -m benchmarks                 # all
+    python -m benchmarks --only frames   # one (frames, features, kmeans, memory, pipeline)
+    python -m benchmarks --quick         # smaller inputs
+"""
+
+import argparse
+import importlib
+import logging
+import time
+
+BENCHES = ("frames", "features", "kmeans", "pipeline", "memory")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--only", choices=BENCHES, action="append")
+    parser.add_argument("--quick", action="store_true")
+    args = parser.parse_args()
+    logging.basicConfig(level=logging.ERROR)
+    for name in args.only or BENCHES:
+        start = time.monotonic()
+        module = importlib.import_module(f"benchmarks.bench_{name}")
+        lines = module.main(quick=args.quick)
+        print("\n".join(lines) + f"\n  ({time.monotonic() - start:.0f} s)\n", flush=True)
+
+
+if __name__ == "__main__":
+    main()

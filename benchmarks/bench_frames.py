@@ -1,0 +1,63 @@
+"""Frame sampling: our 20 fps front end ÷ a bare PyAV loop doing the same conversions.
+
+bare: decode sequentially, keep the frame nearest each 1/20 s target, convert it to RGB at
+the target size with one reused VideoReformatter (the fastest plain-PyAV front end).
+ours: `stages.frames.iter_clips` (the same, plus rotation, clip assembly, checks).
+Also: front end ÷ decode only, at 360p and 720p (how much the RGB conversion costs).
+"""
+
+from fractions import Fraction
+
+import av
+from av.video.reformatter import VideoReformatter
+
+from benchmarks.common import interleaved, row, textured_video
+from stages.frames import FramesConfig, iter_clips
+
+SIDE = 224
+
+
+def _bare(path: str, width: int, height: int) -> int:
+    n = 0
+    with av.open(path) as c:
+        stream = c.streams.video[0]
+        stream.codec_context.thread_count = 1
+        reformatter = VideoReformatter()
+        nxt, half = Fraction(0), Fraction(1, 40)
+        scale = SIDE / min(width, height)
+        w, h = round(width * scale), round(height * scale)
+        for frame in c.decode(stream):
+            if frame.pts * frame.time_base + half >= nxt:
+                reformatter.reformat(frame, width=w, height=h, format="rgb24").to_ndarray()
+                nxt += Fraction(1, 20)
+                n += 1
+    return n
+
+
+def _decode_only(path: str) -> int:
+    with av.open(path) as c:
+        c.streams.video[0].codec_context.thread_count = 1
+        return sum(1 for _ in c.decode(video=0))
+
+
+def main(quick: bool = False) -> list[str]:
+    lines = ["frames: source frames/s, best of interleaved runs (single thread)"]
+    seconds = 6 if quick else 12
+    for width, height in ((640, 360), (1280, 720)):
+        path = str(textured_video(width, height, seconds))
+        n_src = int(seconds * 30)
+        cfg = FramesConfig(side=SIDE)
+        rates = interleaved({
+            "decode": lambda p=path: _decode_only(p),
+            "bare": lambda p=path, w=width, h=height: _bare(p, w, h) and n_src,
+            "ours": lambda p=path: sum(1 for _ in iter_clips(p, cfg)) and n_src,
+        })
+        tag = f"{height}p"
+        lines += [
+            row(f"{tag} decode only", rates["decode"], "src fps"),
+            row(f"{tag} bare PyAV 20 fps + RGB {SIDE}", rates["bare"], "src fps"),
+            row(f"{tag} iter_clips", rates["ours"], "src fps"),
+            row(f"{tag} iter_clips ÷ bare", rates["ours"] / rates["bare"], "ratio", "(goal ≥ 0.90)"),
+            row(f"{tag} iter_clips ÷ decode only", rates["ours"] / rates["decode"], "ratio"),
+        ]
+    return lines
