@@ -1,8 +1,8 @@
 """`make bench`: every benchmark, ratios measured side by side in one run.
 
-    python -m benchmarks                 # all
-    python -m benchmarks --only frames   # one (frames, features, kmeans, memory, pipeline)
-    python -m benchmarks --quick         # smaller inputs
+python -m benchmarks                 # all
+python -m benchmarks --only frames   # one (frames, features, kmeans, memory, pipeline)
+python -m benchmarks --quick         # smaller inputs
 """
 
 import argparse

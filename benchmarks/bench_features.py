@@ -30,8 +30,9 @@ def _stage(fn: ExtractFeaturesFn, video: dict) -> int:
 
 
 def main(quick: bool = False) -> list[str]:
-    lines = [f"features: clips/s, batch {BATCH}, channels_last_3d, {torch.get_num_threads()} "
-             "threads"]
+    lines = [
+        f"features: clips/s, batch {BATCH}, channels_last_3d, {torch.get_num_threads()} threads"
+    ]
     cfg = FeaturesConfig(weights="random", batch_size=BATCH)
     model = build_s3d(cfg)
     for side in (112, 224):
@@ -42,15 +43,21 @@ def main(quick: bool = False) -> list[str]:
         with tempfile.TemporaryDirectory() as out:
             fn = ExtractFeaturesFn(out, FramesConfig(side=side), cfg)
             fn.setup()
-            rates = interleaved({
-                "bare": lambda s=side, n=n_clips: _bare(model, s, n),
-                "stage": lambda f=fn, v=video: _stage(f, v),
-            }, repeats=2)
+            rates = interleaved(
+                {
+                    "bare": lambda s=side, n=n_clips: _bare(model, s, n),
+                    "stage": lambda f=fn, v=video: _stage(f, v),
+                },
+                repeats=2,
+            )
         lines += [
             row(f"{side}² bare S3D forward", rates["bare"], "clips/s"),
-            row(f"{side}² feature stage (decode+S3D+write)", rates["stage"], "clips/s",
-                "(goal ≥ 1.0 at 224²)" if side == 224 else ""),
-            row(f"{side}² stage ÷ bare", rates["stage"] / rates["bare"], "ratio",
-                "(goal ≥ 0.90)"),
+            row(
+                f"{side}² feature stage (decode+S3D+write)",
+                rates["stage"],
+                "clips/s",
+                "(goal ≥ 1.0 at 224²)" if side == 224 else "",
+            ),
+            row(f"{side}² stage ÷ bare", rates["stage"] / rates["bare"], "ratio", "(goal ≥ 0.90)"),
         ]
     return lines

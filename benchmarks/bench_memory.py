@@ -19,8 +19,9 @@ def _child(kind: str, path: str) -> None:
         n = sum(1 for _ in iter_clips(path, FramesConfig(side=224)))
     else:
         with tempfile.TemporaryDirectory() as out:
-            fn = ExtractFeaturesFn(out, FramesConfig(side=112),
-                                   FeaturesConfig(weights="random", batch_size=4))
+            fn = ExtractFeaturesFn(
+                out, FramesConfig(side=112), FeaturesConfig(weights="random", batch_size=4)
+            )
             fn.setup()
             outputs = list(fn.process({"video_id": "long", "uri": path}))
             n = next(o.value["items"] for o in outputs if o.tag == "features_status")
@@ -29,8 +30,12 @@ def _child(kind: str, path: str) -> None:
 
 
 def _peak(kind: str, path: str) -> tuple[int, float]:
-    out = subprocess.run([sys.executable, "-m", "benchmarks.bench_memory", kind, path],
-                         check=True, capture_output=True, text=True).stdout.split()
+    out = subprocess.run(
+        [sys.executable, "-m", "benchmarks.bench_memory", kind, path],
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout.split()
     return int(out[-2]), float(out[-1])
 
 
@@ -39,8 +44,10 @@ def main(quick: bool = False) -> list[str]:
     lines = [f"memory: peak RSS (MB) in a fresh process, 720p {FPS} fps H.264 sources"]
     short = str(textured_video(1280, 720, 60, fps=FPS, preset="ultrafast"))
     long = str(textured_video(1280, 720, long_s, fps=FPS, preset="ultrafast"))
-    for kind, label, goal in (("sample", "sampling 224² (iter_clips)", "(goal < 1500)"),
-                              ("fused", "fused decode → S3D 112² → Parquet", "(goal ≤ 2000)")):
+    for kind, label, goal in (
+        ("sample", "sampling 224² (iter_clips)", "(goal < 1500)"),
+        ("fused", "fused decode → S3D 112² → Parquet", "(goal ≤ 2000)"),
+    ):
         for name, path in (("60 s", short), (f"{long_s // 60} min", long)):
             clips, mb = _peak(kind, path)
             lines.append(row(f"{label}, {name} ({clips} clips)", mb, "MB", goal))

@@ -11,8 +11,9 @@ from stages.media import write_video
 CACHE = Path(".bench-cache")
 
 
-def textured_video(width: int, height: int, seconds: float, fps: int = 30, crf: int = 23,
-                   preset: str = "veryfast") -> Path:
+def textured_video(
+    width: int, height: int, seconds: float, fps: int = 30, crf: int = 23, preset: str = "veryfast"
+) -> Path:
     """A cached H.264 mp4 with camera-like content: a textured background panning slowly,
     a moving object and sensor noise (so the bitrate is realistic, ~0.7-2 Mb/s at 360p)."""
     path = CACHE / f"tex-{width}x{height}-{seconds:g}s-{fps}fps-crf{crf}.mp4"
@@ -21,16 +22,17 @@ def textured_video(width: int, height: int, seconds: float, fps: int = 30, crf: 
     CACHE.mkdir(exist_ok=True)
     rng = np.random.default_rng(0)
     yy, xx = np.mgrid[0:height, 0:width]
-    base = np.stack([(xx * 255 // width), (yy * 255 // height), ((xx // 40 + yy // 40) % 2) * 160],
-                    -1).astype(np.uint8)
-    texture = (base // 2 + rng.integers(0, 60, (height, width, 3), dtype=np.uint8))
+    base = np.stack(
+        [(xx * 255 // width), (yy * 255 // height), ((xx // 40 + yy // 40) % 2) * 160], -1
+    ).astype(np.uint8)
+    texture = base // 2 + rng.integers(0, 60, (height, width, 3), dtype=np.uint8)
     side = height // 4
 
     def frames():
         for i in range(int(seconds * fps)):
             img = np.roll(texture, i // 2, axis=1)
             x = (7 * i) % (width - side)
-            img[height // 3: height // 3 + side, x: x + side] = (250, 240, 40)
+            img[height // 3 : height // 3 + side, x : x + side] = (250, 240, 40)
             yield img
 
     tmp = path.with_suffix(".tmp.mp4")

@@ -47,6 +47,7 @@ class AssignTokensFn(beam.DoFn):
     def setup(self):
         self._features = StageStore(self._out, "features")
         self._store = StageStore(self._out, "tokens")
+        self._previous = self._store.load_status()
 
     def process(self, features_status: dict, tree):
         vid, t0 = features_status["video_id"], time.monotonic()
@@ -57,17 +58,19 @@ class AssignTokensFn(beam.DoFn):
             )
             return
         fp = tree.fingerprint()
+        status = None
         if not self._force and self._store.is_done(vid, fp):
             row = self._store.read_data(vid).to_pylist()[0]
+            status = self._previous.get(vid)  # carried over unchanged when it says ok
         else:
             row = tokens_row(self._features.read_data(vid), tree)
             self._store.write_data(vid, pa.Table.from_pylist([row], schema=TOKENS), fp)
+        if status is None or status["status"] != Status.OK:
+            seconds = time.monotonic() - t0
+            status = status_row(vid, "tokens", Status.OK, None, len(row["tokens"]), seconds)
         self._tokens.inc(len(row["tokens"]))
         yield row
-        yield beam.pvalue.TaggedOutput(
-            "status",
-            status_row(vid, "tokens", Status.OK, None, len(row["tokens"]), time.monotonic() - t0),
-        )
+        yield beam.pvalue.TaggedOutput("status", status)
 
 
 class AssignVisualTokens(beam.PTransform):

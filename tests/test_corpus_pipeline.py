@@ -31,12 +31,12 @@ def _status(out, stage):
     return {r["video_id"]: r for r in pq.read_table(f"{out}/{stage}/status.parquet").to_pylist()}
 
 
-def _mtimes(out):
-    return {
-        p: p.stat().st_mtime_ns
-        for p in Path(out).rglob("*.parquet")
-        if "/corpus/" not in str(p) and "/status" not in p.name
-    }
+def _snapshot(out):
+    """mtime of every per-video data file and the tree; bytes of every table rebuilt per run."""
+    files = sorted(Path(out).rglob("*.parquet"))
+    data = {p: p.stat().st_mtime_ns for p in files if p.parent.name in ("data", "kmeans")}
+    tables = {p: p.read_bytes() for p in files if p.parent.name not in ("data", "kmeans")}
+    return data, tables
 
 
 @pytest.fixture(scope="module")
@@ -74,11 +74,12 @@ def test_sample_outputs_are_aligned_in_time(sample_out):
 
 
 def test_rerun_changes_nothing_and_duplicates_nothing(sample_out):
-    before = _mtimes(sample_out)
-    corpus = Path(f"{sample_out}/corpus/segments.parquet").read_bytes()
+    data, tables = _snapshot(sample_out)
+    assert len(data) == 3 * 4 + 1 and len(tables) >= 6
     run([f"--out={sample_out}", *TINY])
-    assert _mtimes(sample_out) == before  # no data file rewritten
-    assert Path(f"{sample_out}/corpus/segments.parquet").read_bytes() == corpus
+    after_data, after_tables = _snapshot(sample_out)
+    assert after_data == data  # no per-video file or tree rewritten
+    assert after_tables == tables  # status tables, videos and corpus: identical bytes
     for stage in STAGES:
         table = pq.read_table(f"{sample_out}/{stage}/status.parquet")
         assert table.schema == STATUS
