@@ -156,10 +156,17 @@ def build(p: beam.Pipeline, o: CorpusOptions) -> None:
         )
 
 
-def report(o: CorpusOptions, seconds: float) -> str:
-    """One screen: per stage run, videos in, usable, failures by reason."""
+def report(o: CorpusOptions, seconds: float, result=None) -> str:
+    """One screen: per stage run, videos in, usable, failures by reason; Beam counters."""
     ids = {r["video_id"] for r in _load_rows(o.out, "discover")}
     lines = []
+    if result is not None:
+        counters = result.metrics().query()["counters"]
+        done = ", ".join(
+            f"{c.key.metric.namespace}.{c.key.metric.name}={c.committed}"
+            for c in sorted(counters, key=lambda c: str(c.key.metric))
+        )
+        lines.append(f"counters (this run): {done or 'none: nothing to do'}")
     for stage in o.stages.split(","):
         if stage in ("discover", "kmeans"):
             continue
@@ -187,8 +194,9 @@ def run(argv=None, test_pipeline=None) -> CorpusOptions:
     start = time.monotonic()
     p = test_pipeline or beam.Pipeline(options=options)
     build(p, o)
-    p.run().wait_until_finish()
-    print(report(o, time.monotonic() - start), file=sys.stderr)
+    result = p.run()
+    result.wait_until_finish()
+    print(report(o, time.monotonic() - start, result), file=sys.stderr)
     return o
 
 
