@@ -2,22 +2,29 @@
 
 Input element: one per video, `(video_id, {"clip_index": int32 (n,), "feature": float32 (n, D)})`.
 Output: one `CentroidTree` (persisted with `to_table()` as `schemas.CENTROIDS`); a clip's visual
-token is its leaf id, `tree.assign(features)`.
+token is its leaf id, `tree.assign(features)`. An input without features raises ValueError.
 
 Why one worker fits the whole tree: it trains on a bounded sample (the `sample_size` clips with
-the smallest `sample_priority`, drawn by a `CombineFn` with a bounded accumulator): ≤ 200k × 1024
-× 4 B = 800 MB, on which faiss uses all the worker's cores and fits the tree in seconds (6.5 s on
-2 cores, PERFORMANCE.md). Fitting branches on many workers would shuffle every vector once per
-level at ~194 µs each in Beam: ~39 s per level for 200k points, more than the whole fit.
+the smallest `sample_priority`, kept by a `CombineFn` whose accumulator holds ≤ 2 × sample_size
+rows): ≤ 200k × 1024 × 4 B = 800 MB, on which faiss uses all the worker's cores (~5 s on 2 cores).
+Fitting branches on many workers would shuffle every vector once per level at ~194 µs each in
+Beam (PERFORMANCE.md): ~39 s per level for 200k points, more than the whole fit. The sample
+crosses one shuffle (no CombineGlobally default, which would add a side-input copy); on
+FnApiRunner moving that one 800 MB accumulator still costs ~18 s (benchmarks/bench_kmeans.py).
 
 Documented choices:
 - `max_points_per_centroid=256` (faiss's default): faiss subsamples each branch to ≤ k × 256
   points; training on all of them takes 2–3× longer.
+- `init="k-means++"`: seeds drawn from ≤ k × 256 rows of the branch, then faiss's Lloyd
+  iterations. faiss's own random init (`init="random"`) often merges well-separated clusters
+  (3 blobs recovered in 13 of 30 seeded trials, against 30 of 30); it saves ~0.7 s of ~4.7 s.
 - A node exists iff at least one training point reached it. Empty clusters that faiss returns
   are dropped, and a branch with ≤ k points skips faiss (which needs n ≥ k): each distinct point
   becomes a child, duplicates merged. So every existing non-leaf node has ≥ 1 child, descent never
   reaches a missing node, and leaf ids lie in [0, k**depth) with gaps where leaves are missing
   (`leaf_centroids()` returns zeros and a mask for those). Duplicate points are fine for faiss.
+- `counts` are faiss's assignment of the training rows; `assign` (numpy, k distances per level)
+  agrees with it up to exact floating-point ties.
 - Determinism: one seed for every branch and the sample sorted by priority, so the same input
   gives identical centroids on the same machine and thread count (faiss/BLAS sums depend on both).
 """
@@ -68,7 +75,7 @@ class KMeansConfig:
     sample_size: int = 200_000
     """Clips in the training sample: bounds the fitting worker's memory (200k × 1024-d = 800 MB)."""
     init: Literal["k-means++", "random"] = "k-means++"
-    """Seeding of each branch: k-means++ (numpy, then faiss's Lloyd) or faiss's random rows."""
+    """Seeding of each branch before faiss's Lloyd iterations: k-means++ or faiss's random rows."""
 
     def __post_init__(self):
         if self.k < 2 or self.depth < 1 or self.k**self.depth >= 2**31 or self.sample_size < 1:
