@@ -176,3 +176,10 @@ def test_kill_9_then_rerun_equals_an_uninterrupted_run(tmp_path):
     assert a.equals(b)
     assert not list(Path(killed).rglob("*.tmp-*"))
     assert pq.read_table(f"{killed}/features/status.parquet").num_rows == 6
+
+
+def test_two_worker_processes_build_the_same_corpus(sample_out, tmp_path):
+    out = str(tmp_path / "out")
+    run([f"--out={out}", *TINY, "--workers=2"])
+    a = pq.read_table(f"{sample_out}/corpus/segments.parquet")
+    assert pq.read_table(f"{out}/corpus/segments.parquet").equals(a)
