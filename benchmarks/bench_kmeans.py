@@ -5,7 +5,8 @@
 
 All fits use k=12, depth=4, niter=20, max_points_per_centroid=256 on the same seeded, clustered
 data. (a) runs `FitHierarchicalKMeans` on FnApiRunner from per-video elements (slices of the data,
-so building them costs nothing) to the tree; (b) calls `fit_tree` directly; (c) is the same
+so building them costs nothing) to the tree, including moving the ≤ 800 MB training sample
+through the runner's shuffle; (b) calls `fit_tree` directly; (c) is the same
 4-level × 12 loop written plainly with faiss.Kmeans (faiss's random init, so (b) is also timed
 with init="random"). Assignment: `CentroidTree.assign` (k distances per level) vs a flat faiss
 search over every leaf.
@@ -27,7 +28,7 @@ _SHARED: dict = {}
 
 
 def clustered(n: int, dim: int, n_centers: int = 1000, seed: int = 0) -> np.ndarray:
-    """(n, dim) float32: n_centers Gaussian centres plus unit noise at half their spread."""
+    """(n, dim) float32: n_centers standard-normal centres plus N(0, 0.5²) noise per row."""
     rng = np.random.default_rng(seed)
     centers = rng.standard_normal((n_centers, dim), dtype=np.float32)
     x = rng.standard_normal((n, dim), dtype=np.float32)
@@ -75,7 +76,7 @@ def bare_faiss(x: np.ndarray, cfg: KMeansConfig) -> np.ndarray:
                                   min_points_per_centroid=1)  # fmt: skip
                 km.train(xb)
                 child[idx] = parent * cfg.k + km.index.search(xb, 1)[1][:, 0]
-            else:
+            else:  # fewer points than k: keep them together
                 child[idx] = parent * cfg.k
         node = child
     return node
