@@ -36,18 +36,20 @@ def labelled_clips(out: str) -> list[dict]:
             hit = [a for a in acts if a["start_s"] <= mid < a["end_s"]]
             if hit:
                 a = hit[0]
-                clips.append({"split": a["split"], "token": token, "verb": a["verb"],
-                              "noun": a["noun"]})
+                clips.append(
+                    {"split": a["split"], "token": token, "verb": a["verb"], "noun": a["noun"]}
+                )
     return clips
 
 
 def nmi(x: list, y: list) -> float:
     """Normalised mutual information (arithmetic mean of entropies)."""
+
     def entropy(c: Counter) -> float:
         p = np.array(list(c.values()), float) / sum(c.values())
         return float(-(p * np.log(p)).sum())
 
-    hx, hy, hxy = entropy(Counter(x)), entropy(Counter(y)), entropy(Counter(zip(x, y)))
+    hx, hy, hxy = entropy(Counter(x)), entropy(Counter(y)), entropy(Counter(zip(x, y, strict=True)))
     return (hx + hy - hxy) / max((hx + hy) / 2, 1e-12)
 
 
@@ -75,19 +77,30 @@ def main(quick: bool = False, out: str = "out") -> list[str]:
         digits = [(token // k ** (depth - 1 - i)) % k for i in range(depth)]
         return tuple(digits[:level])
 
-    lines = [f"tokens: held-out clips inside an action, {len(test)} (train {len(train)}); "
-             f"tree k={k} depth={depth}, {len(set(c['token'] for c in clips))} tokens used"]
+    lines = [
+        f"tokens: held-out clips inside an action, {len(test)} (train {len(train)}); "
+        f"tree k={k} depth={depth}, {len(set(c['token'] for c in clips))} tokens used"
+    ]
     for what in ("verb", "noun"):
         majority = Counter(c[what] for c in train).most_common(1)[0][0]
         chance = np.mean([c[what] == majority for c in test])
         lines.append(row(f"{what}: chance (most common train label)", chance, "acc"))
         for level in range(1, depth + 1):
-            pred = predict([(path(c["token"], level), c[what]) for c in train],
-                           [path(c["token"], level) for c in test], majority)
+            pred = predict(
+                [(path(c["token"], level), c[what]) for c in train],
+                [path(c["token"], level) for c in test],
+                majority,
+            )
             acc = np.mean([p == c[what] for p, c in zip(pred, test, strict=True)])
             info = nmi([path(c["token"], level) for c in test], [c[what] for c in test])
-            lines.append(row(f"{what}: token majority vote, level {level} ({k**level} words)",
-                             acc, "acc", f"NMI {info:.3f}"))
+            lines.append(
+                row(
+                    f"{what}: token majority vote, level {level} ({k**level} words)",
+                    acc,
+                    "acc",
+                    f"NMI {info:.3f}",
+                )
+            )
     return lines
 
 

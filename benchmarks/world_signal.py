@@ -1,11 +1,13 @@
 """How much verb / noun signal the sample world puts into random-weight S3D features.
 
 Renders the 30-frame, 20 fps clips (1.5 s, on the pipeline's grid) of the first N sample videos
-in memory, snapping each sample time to the source frame shown then, centre-crops to 112, runs
-torchvision's S3D with random weights (seed 0) and reports leave-one-out 1-NN (cosine) accuracy of
-verb and noun over the clips that lie fully inside an action, against chance (1/6). Two
-neighbourhoods: any other clip, and only clips of other videos (the stricter number: the
-neighbouring clip of the same action is nearly a copy). CPU: ~0.25 s per clip on 2 cores.
+in memory, snapping each sample time to the source frame shown then, resizes the short side to 112
+and centre-crops 112² as the frames stage does (no codec in between), runs torchvision's S3D with
+random weights (seed 0) and reports leave-one-out 1-NN (cosine) accuracy of verb and noun over the
+clips that lie fully inside an action, against chance (1/6). Two neighbourhoods: any other clip,
+and only clips of other videos (the stricter number: the neighbouring clip of the same action is
+nearly a copy). 1-NN is an upper bound on what k-means tokens keep: `benchmarks.bench_tokens`
+measures the tokens themselves. CPU: ~0.12 s per clip on 2 cores.
 
     .venv/bin/python -m benchmarks.world_signal --videos 36   # from the repo root
 """
@@ -32,13 +34,20 @@ def action_clips(plan):
 
 
 def clip_pixels(plan, start):
-    """(30, 112, 112, 3) uint8: the frames a 20 fps sampler would pick, centre-cropped."""
+    """(30, 112, 112, 3) uint8: the frames a 20 fps sampler would pick, short side resized to
+    112 (bilinear) and centre-cropped, as stages.frames does."""
     source = frame_times(plan)
     wanted = start + np.arange(CLIP_FRAMES) / RATE
     shown = source[np.clip(np.searchsorted(source, wanted + 1e-6) - 1, 0, len(source) - 1)]
-    frames = np.stack(list(render_frames(plan, shown)))
-    top, left = (plan.height - CROP) // 2, (plan.width - CROP) // 2
-    return frames[:, top : top + CROP, left : left + CROP]
+    frames = torch.from_numpy(np.stack(list(render_frames(plan, shown)))).permute(0, 3, 1, 2)
+    scale = CROP / min(plan.height, plan.width)
+    size = max(CROP, round(plan.height * scale)), max(CROP, round(plan.width * scale))
+    frames = torch.nn.functional.interpolate(
+        frames.float(), size=size, mode="bilinear", antialias=True, align_corners=False
+    )
+    top, left = (size[0] - CROP) // 2, (size[1] - CROP) // 2
+    frames = frames[:, :, top : top + CROP, left : left + CROP].round().clamp(0, 255)
+    return frames.to(torch.uint8).permute(0, 2, 3, 1).numpy()
 
 
 def loo_accuracy(feats, labels, groups, *, other_groups):

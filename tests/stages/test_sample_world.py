@@ -1,3 +1,4 @@
+import dataclasses
 import itertools
 import json
 import re
@@ -18,6 +19,7 @@ from stages.sample_world import (
     FILLERS,
     NOUNS,
     VERBS,
+    Action,
     GenerateSampleWorld,
     WorldConfig,
     frame_times,
@@ -68,6 +70,8 @@ def test_actions_have_idle_stretches_between(plans):
     ]
     assert min(gaps) >= 0.59
     assert all(p.actions[-1].end_s < p.duration_s for p in plans)
+    fill = [sum(a.end_s - a.start_s for a in p.actions) / p.duration_s for p in plans]
+    assert np.mean(fill) > 0.7 and max(fill) <= 0.88 + 1e-9  # most clips lie inside an action
     assert {a.verb for p in plans for a in p.actions} == set(VERBS)
     assert {a.noun for p in plans for a in p.actions} == set(NOUNS)
 
@@ -131,6 +135,51 @@ def test_rendered_frames_show_the_tool_only_during_actions():
     assert during.shape == after.shape == (120, 160, 3) and during.dtype == np.uint8
     changed = np.abs(during.astype(int) - after.astype(int)).max(axis=2) > 60
     assert changed.sum() > 300  # the tool and the hand holding it
+
+
+def _one_action(verb, noun, start, end):
+    """Video 0 of the default world (board, noise, shake) with a single action."""
+    plan = plan_video(WorldConfig(), 0)
+    return dataclasses.replace(
+        plan, duration_s=6.0, actions=(Action(verb, noun, start, end, True),)
+    )
+
+
+@pytest.mark.parametrize("verb", VERBS)
+def test_every_tool_shows_inside_the_pipelines_centre_crop(verb):
+    times = np.array([2.0, 2.6, 3.3])
+    acting = np.stack(list(render_frames(_one_action(verb, "egg", 1.0, 5.0), times)))
+    waiting = np.stack(list(render_frames(_one_action(verb, "egg", 5.5, 5.9), times)))
+    changed = np.abs(acting.astype(int) - waiting.astype(int)).max(axis=3) > 60
+    inside = changed[:, :, 20:140].sum(axis=(1, 2))  # resize 120 -> 112 + crop keeps 120x120
+    assert inside.min() > 0.05 * 120 * 120  # tool, hand and what they do to the food
+    assert inside.sum() > 0.85 * changed.sum()
+
+
+def test_the_hand_brings_the_tool_in_just_before_the_action_and_takes_it_away_after():
+    plan = _one_action("stir", "tomato", 2.0, 4.0)
+    shifted = _one_action("stir", "tomato", 3.0, 4.0)  # same board, noise and shake
+    times = np.array([1.5, 1.9])
+    (early, coming), (early_ref, coming_ref) = (
+        list(render_frames(p, times)) for p in (plan, shifted)
+    )
+    assert np.array_equal(early, early_ref)  # 0.5 s before: no tool yet
+    changed = np.abs(coming.astype(int) - coming_ref.astype(int)).max(axis=2) > 60
+    assert changed.sum() > 100  # 0.1 s before: on its way in
+    shortened = _one_action("stir", "tomato", 2.0, 3.0)
+    late, gone = render_frames(plan, np.array([4.1, 4.5]))
+    late_ref, gone_ref = render_frames(shortened, np.array([4.1, 4.5]))
+    assert np.array_equal(gone, gone_ref)  # 0.5 s after: put away
+    assert (np.abs(late.astype(int) - late_ref.astype(int)).max(axis=2) > 60).sum() > 100
+
+
+def test_boards_are_a_few_similar_dark_surfaces():
+    plans = [plan_video(WorldConfig(), i) for i in range(12)]
+    corners = [next(render_frames(p, np.array([0.0])))[:12, :12].reshape(-1, 3) for p in plans]
+    boards = np.array([np.median(c, axis=0) for c in corners])
+    mean = np.array([0.43216, 0.394666, 0.37645]) * 255  # what S3D's normalisation subtracts
+    assert np.abs(boards - mean).max() < 25
+    assert len({tuple(b) for b in boards.round(-1)}) >= 3  # still varies from video to video
 
 
 def test_files_decode_at_the_planned_rate_and_duration(tmp_path):
