@@ -17,9 +17,12 @@ Weights (`FeaturesConfig.weights`):
 - "random": seeded random init, for offline smoke runs and tests (logged as a WARNING).
 """
 
+import contextlib
 import logging
+import queue
+import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import asdict, dataclass
 
 import apache_beam as beam
@@ -155,6 +158,39 @@ def stage_fingerprints(frames_cfg: frames.FramesConfig, cfg: FeaturesConfig | No
     return {"frames": fp_frames, "features": fingerprint([fp_frames, model])}
 
 
+def prefetch(items: Iterable, depth: int) -> Iterator:
+    """Yield from `items` while a background thread produces up to `depth` ahead.
+
+    Decoding (FFmpeg, outside the GIL) then overlaps the S3D forward of the previous batch.
+    An exception raised by `items` is re-raised here; stopping early stops the producer.
+    """
+    q: queue.Queue = queue.Queue(maxsize=depth)
+    stop, done = threading.Event(), object()
+
+    def produce():
+        try:
+            for item in items:
+                if stop.is_set():
+                    return
+                q.put(item)
+            q.put(done)
+        except BaseException as e:  # noqa: BLE001 - handed to the consumer, re-raised there
+            q.put(e)
+
+    thread = threading.Thread(target=produce, daemon=True, name="decode-prefetch")
+    thread.start()
+    try:
+        while (item := q.get()) is not done:
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+    finally:
+        stop.set()
+        while thread.is_alive():  # unblock a producer waiting on a full queue
+            with contextlib.suppress(queue.Empty):
+                q.get(timeout=0.05)
+
+
 class ExtractFeaturesFn(beam.DoFn):
     """One video in, its clip index (+ features when `cfg` is set) written, status rows out."""
 
@@ -184,7 +220,10 @@ class ExtractFeaturesFn(beam.DoFn):
         rows, vectors, batch = [], [], []
         status, error = Status.OK, None
         try:
-            for clip in frames.open_clips(video["uri"], self._frames_cfg):
+            clips = frames.open_clips(video["uri"], self._frames_cfg)
+            if self._model is not None:
+                clips = prefetch(clips, depth=2 * self._cfg.batch_size)
+            for clip in clips:
                 rows.append(frames.clip_row(vid, clip, self._frames_cfg))
                 if self._model is not None:
                     batch.append(clip.frames)

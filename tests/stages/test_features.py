@@ -11,7 +11,7 @@ from apache_beam.ml.inference.base import KeyedModelHandler, RunInference
 from apache_beam.testing.test_pipeline import TestPipeline
 from apache_beam.testing.util import assert_that, equal_to
 
-from schemas import CLIPS, FEATURES
+from schemas import CLIPS, FEATURES, Status
 from stages.features import (
     ExtractS3DFeatures,
     FeaturesConfig,
@@ -19,9 +19,10 @@ from stages.features import (
     WeightsUnavailableError,
     build_s3d,
     embed,
+    prefetch,
     to_input,
 )
-from stages.frames import FramesConfig
+from stages.frames import FramesConfig, MediaError
 from stages.media import write_video
 
 RANDOM = FeaturesConfig(weights="random", seed=0)
@@ -174,3 +175,29 @@ def test_extract_writes_per_video_outputs_and_one_status_each(tmp_path, with_fea
         assert not os.path.exists(f"{out}/features")
     warned = {r.getMessage().split(":")[0] for r in caplog.records if r.levelname == "WARNING"}
     assert {"bad", "gone"} <= warned
+
+
+def test_prefetch_keeps_order_and_reraises_after_the_good_items():
+    def items():
+        yield from range(5)
+        raise MediaError(Status.TRUNCATED_MEDIA, "boom")
+
+    got = []
+    with pytest.raises(MediaError, match="boom"):
+        for x in prefetch(items(), depth=2):
+            got.append(x)
+    assert got == [0, 1, 2, 3, 4]
+
+
+def test_prefetch_stops_its_producer_when_the_consumer_stops():
+    produced = []
+
+    def items():
+        for i in range(1000):
+            produced.append(i)
+            yield i
+
+    it = prefetch(items(), depth=2)
+    assert [next(it), next(it)] == [0, 1]
+    it.close()
+    assert len(produced) < 10
