@@ -190,7 +190,7 @@ def run(argv=None, test_pipeline=None) -> CorpusOptions:
             direct.direct_num_workers = o.workers
             direct.direct_running_mode = "multi_processing"
     for stage in o.stages.split(","):
-        StageStore(o.out, stage).sweep_temp_files() if FileSystems.exists(o.out) else None
+        StageStore(o.out, stage).sweep_temp_files()
     start = time.monotonic()
     p = test_pipeline or beam.Pipeline(options=options)
     build(p, o)

@@ -141,6 +141,8 @@ class StageStore:
 
     def sweep_temp_files(self) -> int:
         """Delete `.tmp-*` leftovers of killed runs; returns how many were removed."""
+        if not FileSystems.exists(self.root):
+            return 0
         pattern = FileSystems.join(self.root, "**.tmp-*")
         found = [m.path for r in FileSystems.match([pattern]) for m in r.metadata_list]
         if found:
