@@ -20,7 +20,6 @@ import io
 import json
 import logging
 import re
-import time
 import uuid
 from collections import Counter
 from collections.abc import Iterable
@@ -92,9 +91,14 @@ def read_table(path: str, columns: list[str] | None = None) -> pa.Table:
         return pq.read_table(io.BytesIO(f.read()), columns=columns)
 
 
+def read_metadata(path: str) -> pq.FileMetaData:
+    """The Parquet footer only (row count, schema metadata), not the data."""
+    with FileSystems.open(path, compression_type="uncompressed") as f:
+        return pq.read_metadata(f)
+
+
 def read_fingerprint(path: str) -> str | None:
-    with FileSystems.open(path) as f:
-        meta = pq.read_schema(io.BytesIO(f.read())).metadata or {}
+    meta = read_metadata(path).schema.to_arrow_schema().metadata or {}
     value = meta.get(FINGERPRINT_KEY)
     return value.decode() if value else None
 
@@ -170,7 +174,7 @@ class PartitionFinishedFn(beam.DoFn):
             prev = self._previous.get(vid)
             if self._store.is_done(vid, self._fp):
                 if prev is None or prev["status"] not in USABLE:
-                    n = pq.read_metadata(self._store.data_path(vid)).num_rows
+                    n = read_metadata(self._store.data_path(vid)).num_rows
                     prev = status_row(vid, self._store.stage, Status.OK, items=n)
                 yield beam.pvalue.TaggedOutput("done", prev)
                 return
@@ -208,7 +212,6 @@ def summarize(stage: str, rows: list[dict], seconds: float | None = None) -> str
 class _WriteStatusFn(beam.DoFn):
     def __init__(self, store: StageStore):
         self._store = store
-        self._start = time.monotonic()
 
     def process(self, rows: list[dict]):
         table = merge_status(self._store.load_status(), rows)
