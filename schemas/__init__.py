@@ -6,6 +6,8 @@ Writers pass these schemas explicitly (never inferred). Layout on disk:
     OUT/<stage>/status.parquet         STATUS, one row per video per stage
     OUT/frames/data/<video_id>.parquet CLIPS, the clip index + a thumbnail per clip
     OUT/features/data/<video_id>.parquet FEATURES, one 1024-d S3D vector per clip
+    OUT/transcripts/data/<video_id>.parquet TRANSCRIPTS, cleaned ASR snippets in time order
+    OUT/sentences/data/<video_id>.parquet SENTENCES, timed sentences + their WordPiece ids
     OUT/kmeans/centroids.parquet       CENTROIDS, the hierarchical k-means tree
     OUT/tokens/data/<video_id>.parquet TOKENS, one row per video: its visual tokens in time order
     OUT/corpus/segments.parquet        SEGMENTS, the training corpus
@@ -63,6 +65,31 @@ FEATURES = pa.schema(
     ]
 )
 
+TRANSCRIPTS = pa.schema(
+    [
+        pa.field("video_id", pa.string(), nullable=False),
+        pa.field("snippet_index", pa.int32(), nullable=False),  # time order
+        pa.field("start_s", pa.float64(), nullable=False),
+        pa.field("end_s", pa.float64(), nullable=False),  # >= start_s
+        pa.field("text", pa.string(), nullable=False),  # cleaned (stages.captions.clean_text)
+        pa.field("language_code", pa.string(), nullable=False),  # e.g. "en", "en-GB"
+        pa.field("is_generated", pa.bool_(), nullable=False),  # ASR (True) or uploader-made
+        pa.field("source", pa.string(), nullable=False),  # youtube|vtt|srt|json3|sample
+    ]
+)
+
+SENTENCES = pa.schema(
+    [
+        pa.field("video_id", pa.string(), nullable=False),
+        pa.field("sentence_index", pa.int32(), nullable=False),  # time order
+        pa.field("start_s", pa.float64(), nullable=False),  # first word's start
+        pa.field("end_s", pa.float64(), nullable=False),  # last word's end, >= start_s
+        pa.field("text", pa.string(), nullable=False),  # punctuated + cased (punctuation)
+        pa.field("text_token_ids", pa.list_(pa.int32()), nullable=False),  # no [CLS]/[SEP]
+        pa.field("splitter", pa.string(), nullable=False),  # "punctuation" | "pause"
+    ]
+)
+
 CENTROIDS = pa.schema(
     [
         pa.field("level", pa.int8(), nullable=False),  # 1..depth
@@ -86,12 +113,17 @@ TOKENS = pa.schema(
 SEGMENTS = pa.schema(
     [
         pa.field("video_id", pa.string(), nullable=False),
-        pa.field("segment_index", pa.int32(), nullable=False),  # neighbours: index +- 1
+        # 0..n-1 in time order within a video: neighbours are index +- 1.
+        pa.field("segment_index", pa.int32(), nullable=False),
+        pa.field("num_segments", pa.int32(), nullable=False),  # n, the video's segment count
         pa.field("start_s", pa.float64(), nullable=False),
         pa.field("end_s", pa.float64(), nullable=False),
         pa.field("text", pa.string()),  # the ASR sentence; null for video-only segments
         pa.field("text_token_ids", pa.list_(pa.int32())),  # WordPiece ids; null without text
-        pa.field("first_clip", pa.int32(), nullable=False),
+        pa.field("sentence_index", pa.int32()),  # SENTENCES row it came from; null without
+        # Clips [first_clip, first_clip + len(visual_tokens)); null when no clip is near the
+        # sentence (e.g. speech after the last whole clip): a text-only segment.
+        pa.field("first_clip", pa.int32()),
         pa.field("visual_tokens", pa.list_(pa.int32()), nullable=False),
         pa.field("split", pa.string()),
     ]
@@ -118,7 +150,9 @@ __all__ = [
     "GROUND_TRUTH",
     "SEGMENTS",
     "STATUS",
+    "SENTENCES",
     "TOKENS",
+    "TRANSCRIPTS",
     "USABLE",
     "VIDEOS",
     "Status",

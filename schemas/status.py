@@ -16,6 +16,19 @@ class Status(StrEnum):
     UNSAFE_MEDIA = "unsafe_media"  # declared resolution above the pixel cap, bad extension
     TOO_SHORT = "too_short"  # fewer frames than one clip at the target rate
     DECODE_TIMEOUT = "decode_timeout"  # the per-video wall-clock cap fired
+    # Transcripts (text path). A video without usable English text still enters the corpus
+    # as video-only segments: these reasons never drop a video.
+    NO_TRANSCRIPT = "no_transcript"  # no transcript at all (no sidecar file / none on YouTube)
+    TRANSCRIPTS_DISABLED = "transcripts_disabled"  # the uploader turned captions off
+    LANGUAGE_UNAVAILABLE = "language_unavailable"  # transcripts exist, none in the wanted languages
+    EMPTY_TRANSCRIPT = "empty_transcript"  # a transcript with no words after cleaning
+    BAD_TRANSCRIPT = "bad_transcript"  # a sidecar file that does not parse
+    AGE_RESTRICTED = "age_restricted"
+    PO_TOKEN_REQUIRED = "po_token_required"  # YouTube wants a proof-of-origin token
+    # Network (retried with backoff inside a run, and again on the next run).
+    BLOCKED = "blocked"  # YouTube blocks this IP / request (common from cloud IPs)
+    RATE_LIMITED = "rate_limited"  # HTTP 429 after every retry
+    NETWORK_TIMEOUT = "network_timeout"  # connect/read timeout or connection error
     # Source / bookkeeping.
     UNAVAILABLE = "unavailable"  # the file or video is gone
     INVALID_ID = "invalid_id"

@@ -181,9 +181,9 @@ def _plan_speech(
         cursor = ends[-1]
         if action >= 0:
             narrated[action] = True
-    chunks, limit = [], 0.0  # ASR cuts every ~2-4 s or at a pause, not at sentence ends
+    chunks, limit = [], 0.0  # ASR cuts at pauses and every ~2-4 s, not at sentence ends
     for word, t0, t1 in words:
-        if not chunks or t1 - chunks[-1][0][1] > limit or t0 - chunks[-1][-1][2] > 1.2:
+        if not chunks or t1 - chunks[-1][0][1] > limit or t0 - chunks[-1][-1][2] > 0.15:
             chunks.append([])
             limit = rng.uniform(2.0, 4.0)
         chunks[-1].append((word, t0, t1))

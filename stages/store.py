@@ -37,7 +37,16 @@ log = logging.getLogger(__name__)
 FINGERPRINT_KEY = b"videobert.fingerprint"
 _VIDEO_ID = re.compile(r"^[A-Za-z0-9_-][A-Za-z0-9_.-]{0,95}$")
 # Failures that may succeed on a later run (the others are properties of the file itself).
-RETRYABLE = frozenset({Status.DECODE_TIMEOUT, Status.UPSTREAM_FAILED, Status.UNAVAILABLE})
+RETRYABLE = frozenset(
+    {
+        Status.DECODE_TIMEOUT,
+        Status.UPSTREAM_FAILED,
+        Status.UNAVAILABLE,
+        Status.BLOCKED,
+        Status.RATE_LIMITED,
+        Status.NETWORK_TIMEOUT,
+    }
+)
 
 
 def validate_video_id(video_id: str) -> str:
@@ -78,7 +87,11 @@ def write_table(table: pa.Table, path: str) -> None:
     tmp = f"{path}.tmp-{uuid.uuid4().hex[:8]}"
     parent = path.rsplit("/", 1)[0]
     if not FileSystems.exists(parent):
-        FileSystems.mkdirs(parent)
+        try:
+            FileSystems.mkdirs(parent)
+        except OSError:  # BeamIOError too: another worker created it in between
+            if not FileSystems.exists(parent):
+                raise
     with FileSystems.create(tmp) as f:
         f.write(buf.getvalue())
     if FileSystems.exists(path):

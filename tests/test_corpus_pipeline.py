@@ -25,7 +25,7 @@ TINY = [
     "--kmeans_depth=2",
     "--weights=random",
 ]
-STAGES = ("frames", "features", "tokens", "corpus")
+STAGES = ("transcripts", "sentences", "frames", "features", "tokens", "corpus")
 
 
 def _status(out, stage):
@@ -62,7 +62,41 @@ def test_sample_corpus_has_tokens_for_every_video(sample_out):
     tokens = [t for seq in segments.column("visual_tokens").to_pylist() for t in seq]
     assert min(tokens) >= 0 and max(tokens) < 3**2
     clips = sum(r["items"] for r in _status(sample_out, "frames").values())
-    assert len(tokens) == clips > 0
+    assert len(tokens) >= clips > 0  # a clip shared by two sentences is in both
+
+
+def test_sample_corpus_pairs_sentences_with_the_clips_of_their_span(sample_out):
+    segments = pq.read_table(f"{sample_out}/corpus/segments.parquet").to_pylist()
+    with_text = [s for s in segments if s["text"] is not None]
+    assert len(with_text) >= 4 and len(segments) > len(with_text)
+    for vid in {s["video_id"] for s in segments}:
+        segs = [s for s in segments if s["video_id"] == vid]
+        assert [s["segment_index"] for s in segs] == list(range(len(segs)))
+        assert {s["num_segments"] for s in segs} == {len(segs)}
+        assert [s["start_s"] for s in segs] == sorted(s["start_s"] for s in segs)
+        tokens = pq.read_table(f"{sample_out}/tokens/data/{vid}.parquet").to_pylist()[0]
+        spans = [(s["first_clip"], len(s["visual_tokens"])) for s in segs if s["visual_tokens"]]
+        covered = {c for first, n in spans for c in range(first, first + n)}
+        assert covered == set(tokens["clip_index"])  # every clip is in some segment
+        for s in segs:
+            if s["text"] is None or not s["visual_tokens"]:
+                continue
+            first, last = s["first_clip"], s["first_clip"] + len(s["visual_tokens"]) - 1
+            assert tokens["start_s"][first] < s["end_s"] + 1.5
+            assert tokens["end_s"][last] > s["start_s"] - 1.5
+            assert s["visual_tokens"] == tokens["tokens"][first : last + 1]
+
+
+def test_sample_sentences_keep_every_transcript_word_once(sample_out):
+    for vid in ("sample-0000", "sample-0001"):
+        snippets = pq.read_table(f"{sample_out}/transcripts/data/{vid}.parquet").to_pylist()
+        sentences = pq.read_table(f"{sample_out}/sentences/data/{vid}.parquet").to_pylist()
+        words = [w for s in sorted(snippets, key=lambda s: s["start_s"]) for w in s["text"].split()]
+        assert [w for s in sentences for w in s["text"].split()] == words
+        assert all(s["splitter"] == "pause" for s in sentences)
+        assert all(0 <= s["start_s"] <= s["end_s"] for s in sentences)
+        assert [s["start_s"] for s in sentences] == sorted(s["start_s"] for s in sentences)
+        assert all(s["text_token_ids"] and max(s["text_token_ids"]) < 30522 for s in sentences)
 
 
 def test_sample_outputs_are_aligned_in_time(sample_out):
@@ -76,7 +110,7 @@ def test_sample_outputs_are_aligned_in_time(sample_out):
 
 def test_rerun_changes_nothing_and_duplicates_nothing(sample_out):
     data, tables = _snapshot(sample_out)
-    assert len(data) == 3 * 4 + 1 and len(tables) >= 6
+    assert len(data) == 5 * 4 + 1 and len(tables) >= 8
     run([f"--out={sample_out}", *TINY])
     after_data, after_tables = _snapshot(sample_out)
     assert after_data == data  # no per-video file or tree rewritten
@@ -120,6 +154,13 @@ def bad_dir(tmp_path_factory):
             c.mux(s.encode(f))
         c.mux(s.encode(None))
     write_video(d / "huge.mkv", _frames(1, 4096, 4096), fps=1)
+    (d / "good.en.vtt").write_text(
+        "WEBVTT\n\n00:00:00.200 --> 00:00:01.400\n[Music] now we cut the tomato\n\n"
+        "00:00:01.900 --> 00:00:02.800\n&gt;&gt; okay done\n"
+    )
+    (d / "short.de.srt").write_text("1\n00:00:00,000 --> 00:00:01,000\nJetzt schneiden wir\n")
+    (d / "truncated.vtt").write_text("WEBVTT\n\nthis cue has no timing line\n")
+    (d / "text.en.vtt").write_text("WEBVTT\n\n00:00:00.000 --> 00:00:01.000\n[Music]\n")
     return d
 
 
@@ -133,6 +174,7 @@ def test_bad_inputs_each_get_a_status_row_and_the_rest_completes(bad_dir, tmp_pa
             "--weights=random",
             "--kmeans_k=2",
             "--kmeans_depth=1",
+            "--sentence_splitter=pause",
         ]
     )
     frames = {k: (v["status"], v["error_message"]) for k, v in _status(out, "frames").items()}
@@ -145,10 +187,24 @@ def test_bad_inputs_each_get_a_status_row_and_the_rest_completes(bad_dir, tmp_pa
     assert frames["huge"][0] == "unsafe_media" and "4096" in frames["huge"][1]
     assert all(msg for status, msg in frames.values() if status != "ok")
     corpus = _status(out, "corpus")
-    assert corpus["good"]["status"] == "ok" and corpus["good"]["items"] == 1
+    assert corpus["good"]["status"] == "ok" and corpus["good"]["items"] == 2  # 2 sentences
     assert corpus["zero"]["status"] == "upstream_failed"
-    segs = pq.read_table(f"{out}/corpus/segments.parquet")
-    assert "good" in segs.column("video_id").to_pylist()
+    segs = pq.read_table(f"{out}/corpus/segments.parquet").to_pylist()
+    assert "good" in [s["video_id"] for s in segs]
+    transcripts = {k: v["status"] for k, v in _status(out, "transcripts").items()}
+    assert transcripts == {
+        "good": "ok",
+        "short": "language_unavailable",
+        "truncated": "bad_transcript",
+        "text": "empty_transcript",  # only a [Music] tag
+        "zero": "no_transcript",
+        "audio": "no_transcript",
+        "huge": "no_transcript",
+    }
+    assert "short.de.srt" in _status(out, "transcripts")["short"]["error_message"]
+    good = [s for s in segs if s["video_id"] == "good"]
+    assert [s["text"] for s in good] == ["now we cut the tomato", "okay done"]
+    assert good[0]["visual_tokens"] and good[1]["visual_tokens"]  # 2 clips: [0,1.5) [1.5,3)
 
 
 def test_kill_9_then_rerun_equals_an_uninterrupted_run(tmp_path):
