@@ -244,7 +244,12 @@ def run(argv=None, test_pipeline=None) -> CorpusOptions:
             direct = options.view_as(DirectOptions)
             direct.direct_num_workers = o.workers
             direct.direct_running_mode = "multi_processing"
-    for stage in o.stages.split(","):
+    stages = o.stages.split(",")
+    if "sentences" in stages and o.sentence_splitter == "punctuation" and o.transcripts != "none":
+        from stages.punctuation import check_available
+
+        check_available(o.punctuation_model)  # seconds now, not an error after the features
+    for stage in stages:
         StageStore(o.out, stage).sweep_temp_files()
     start = time.monotonic()
     p = test_pipeline or beam.Pipeline(options=options)

@@ -28,3 +28,14 @@ class TranscriptError(Exception):
     def __init__(self, status: Status, message: str):
         super().__init__(message)
         self.status, self.message = status, message
+
+
+def language_rank(code: str, languages: tuple[str, ...]) -> tuple[int, bool] | None:
+    """Where `code` sits in the preference order `languages`: (index of the first preference it
+    matches, whether only by primary subtag), or None. "en" takes "en" and, after it, "en-GB";
+    "en-US" takes only itself. Case does not matter."""
+    code = code.lower()
+    for i, want in enumerate(lang.lower() for lang in languages):
+        if want in (code, code.split("-")[0]):
+            return i, code != want
+    return None

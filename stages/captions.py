@@ -26,7 +26,7 @@ from apache_beam.io.filesystem import CompressionTypes
 from apache_beam.io.filesystems import FileSystems
 
 from schemas import Status
-from stages.asr import Snippet, Transcript, TranscriptError
+from stages.asr import Snippet, Transcript, TranscriptError, language_rank
 
 # ---------------------------------------------------------------------------------------------
 # clean_text
@@ -417,13 +417,11 @@ def choose_sidecar(paths: list[str], languages: tuple[str, ...] = ("en",)) -> st
     subtag: "en" matches "en-US"; an untagged file counts as `languages[0]`), an exact tag before
     a subtag match, then format json3 > vtt > srt > json, then path.
     """
-    wanted = [lang.lower() for lang in languages]
     ranked = []
     for path in paths:
         ext = posixpath.splitext(path)[1].lstrip(".").lower()
-        lang = (sidecar_language(path) or (languages[0] if languages else "")).lower()
-        for rank, want in enumerate(wanted if ext in EXTENSIONS else []):
-            if want in (lang, lang.split("-")[0]):
-                ranked.append((rank, lang != want, EXTENSIONS.index(ext), path))
-                break
+        lang = sidecar_language(path) or (languages[0] if languages else "")
+        rank = language_rank(lang, languages) if ext in EXTENSIONS else None
+        if rank is not None:
+            ranked.append((*rank, EXTENSIONS.index(ext), path))
     return min(ranked)[-1] if ranked else None

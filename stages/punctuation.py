@@ -40,6 +40,34 @@ MAX_MODEL_TOKENS = 512  # BERT / XLM-R position limit, special tokens included
 class PunctuationModelUnavailable(RuntimeError):
     """The punctuation model could not be loaded (not on disk, and the Hub unreachable)."""
 
+    @classmethod
+    def because(cls, model: str, e: Exception) -> "PunctuationModelUnavailable":
+        return cls(
+            f"cannot load punctuation model {model!r} ({type(e).__name__}: {e}). "
+            "The Hugging Face Hub may be unreachable. Either download the model where there "
+            f"is internet (`huggingface-cli download {model} --local-dir DIR`) and pass "
+            "--punctuation_model=DIR, or choose --sentence_splitter=pause explicitly."
+        )
+
+
+_LOAD_ERRORS = (OSError, ValueError, huggingface_hub.errors.EntryNotFoundError)
+
+
+def check_available(model: str) -> None:
+    """Fail fast, before a pipeline starts, when `model`'s config cannot be had."""
+    from transformers import AutoConfig
+
+    try:
+        config = AutoConfig.from_pretrained(model)
+    except _LOAD_ERRORS as e:
+        raise PunctuationModelUnavailable.because(model, e) from e
+    labels = set(getattr(config, "id2label", {}).values())
+    if not labels & set(LABELS[1:]):
+        raise PunctuationModelUnavailable(
+            f"{model!r} is not a punctuation model: its labels are {sorted(labels)}, "
+            f"expected some of {list(LABELS)}"
+        )
+
 
 def chunk_spans(counts: list[int], max_tokens: int, overlap_words: int) -> list[tuple[int, int]]:
     """[start, end) word spans of the chunks of one document with `counts` subwords per word.
@@ -86,13 +114,8 @@ class Punctuator(PunctuationModel):
             self.pipe = pipeline(
                 "token-classification", model=model, aggregation_strategy="none", device=device
             )
-        except (OSError, ValueError, huggingface_hub.errors.EntryNotFoundError) as e:
-            raise PunctuationModelUnavailable(
-                f"cannot load punctuation model {model!r} ({type(e).__name__}: {e}). "
-                "The Hugging Face Hub may be unreachable. Either download the model where there "
-                f"is internet (`huggingface-cli download {model} --local-dir DIR`) and pass "
-                "--punctuation_model=DIR, or choose --sentence_splitter=pause explicitly."
-            ) from e
+        except _LOAD_ERRORS as e:
+            raise PunctuationModelUnavailable.because(model, e) from e
         self.tokenizer = tokenizer = self.pipe.tokenizer
         if not tokenizer.is_fast:
             raise ValueError(f"{model}: a fast tokenizer is needed (subword offsets)")

@@ -14,7 +14,7 @@ import pyarrow as pa
 from apache_beam.metrics import Metrics
 
 from schemas import TRANSCRIPTS, Status
-from stages.asr import Snippet, Transcript, TranscriptError
+from stages.asr import Snippet, Transcript, TranscriptError, language_rank
 from stages.captions import choose_sidecar, clean_text, find_sidecars, load_caption_file
 from stages.polite import YOUTUBE, Pacer
 from stages.store import PartitionFinishedFn, StageStore, fingerprint, status_row
@@ -74,18 +74,12 @@ def local_transcript(video: dict, languages: tuple[str, ...]) -> Transcript:
                 raise TranscriptError(Status.LANGUAGE_UNAVAILABLE, message)
             raise TranscriptError(Status.NO_TRANSCRIPT, "no transcript file beside the video")
     t = load_caption_file(uri, default_language=languages[0])
-    if not language_matches(t.language_code, languages):
+    if language_rank(t.language_code, languages) is None:
         raise TranscriptError(
             Status.LANGUAGE_UNAVAILABLE,
             f"no transcript in {list(languages)}; {uri.rsplit('/', 1)[-1]} is {t.language_code}",
         )
     return t
-
-
-def language_matches(code: str, languages: tuple[str, ...]) -> bool:
-    """ "en" accepts "en", "en-US", "en-GB"; "en-US" accepts only itself."""
-    code = code.lower()
-    return any(code == lang.lower() or code.split("-")[0] == lang.lower() for lang in languages)
 
 
 class FetchTranscriptsFn(beam.DoFn):

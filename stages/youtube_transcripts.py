@@ -45,7 +45,7 @@ from youtube_transcript_api import Transcript as TrackHandle
 from youtube_transcript_api.proxies import GenericProxyConfig
 
 from schemas import Status
-from stages.asr import Snippet, Transcript, TranscriptError
+from stages.asr import Snippet, Transcript, TranscriptError, language_rank
 from stages.polite import YOUTUBE, Pacer, Retry, RetryPolicy, call_with_retries, parse_retry_after
 
 T = TypeVar("T")
@@ -148,14 +148,12 @@ def choose_track(tracks: list[TrackHandle], languages: tuple[str, ...]) -> Track
     A track matches a wanted language exactly or by primary subtag ("en" takes "en-GB");
     an exact match wins over a regional one. Case does not matter.
     """
-    for wanted in (lang.lower() for lang in languages):
-        for generated in (False, True):
-            pool = [t for t in tracks if t.is_generated is generated]
-            exact = [t for t in pool if t.language_code.lower() == wanted]
-            regional = [t for t in pool if t.language_code.lower().split("-")[0] == wanted]
-            if exact or regional:
-                return (exact or regional)[0]
-    return None
+    ranked = []
+    for order, t in enumerate(tracks):
+        rank = language_rank(t.language_code, languages)
+        if rank is not None:
+            ranked.append((rank[0], t.is_generated, rank[1], order))
+    return tracks[min(ranked)[-1]] if ranked else None
 
 
 def fetch_transcript(

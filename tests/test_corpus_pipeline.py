@@ -127,6 +127,36 @@ def test_single_stage_rerun_from_disk(sample_out):
     assert Path(f"{sample_out}/corpus/segments.parquet").read_bytes() == corpus
 
 
+def test_sentences_through_a_punctuation_model_rerun_from_disk(sample_out, tmp_path):
+    from stages.punctuation import random_punctuation_model
+
+    model = random_punctuation_model(str(tmp_path / "model"))  # the real one is not offline
+    out = str(tmp_path / "out")
+    shutil.copytree(sample_out, out)
+    args = [f"--out={out}", *TINY, f"--punctuation_model={model}"]
+    run([*args, "--stages=sentences,corpus", "--sentence_splitter=punctuation"])
+    vid = "sample-0000"
+    snippets = pq.read_table(f"{out}/transcripts/data/{vid}.parquet").column("text").to_pylist()
+    sentences = pq.read_table(f"{out}/sentences/data/{vid}.parquet").to_pylist()
+    assert {s["splitter"] for s in sentences} == {"punctuation"}
+    bare = [w.strip(".,?:-").lower() for s in sentences for w in s["text"].split()]
+    assert [w for w in bare if w] == " ".join(snippets).split()  # no word lost or added
+    assert all(s["text"][0].isupper() for s in sentences)
+    corpus = pq.read_table(f"{out}/corpus/segments.parquet").to_pylist()
+    assert {s["text"] for s in corpus if s["video_id"] == vid} - {None} == {
+        s["text"] for s in sentences
+    }
+
+
+def test_unavailable_punctuation_model_fails_before_any_work(tmp_path):
+    from stages.punctuation import PunctuationModelUnavailable
+
+    out = tmp_path / "out"
+    with pytest.raises(PunctuationModelUnavailable, match="--sentence_splitter=pause"):
+        run([f"--out={out}", *TINY, "--sentence_splitter=punctuation"])  # Hub name, offline
+    assert not out.exists()
+
+
 def _frames(n, w=96, h=72, seed=0):
     rng = np.random.default_rng(seed)
     for _ in range(n):
