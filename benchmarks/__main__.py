@@ -1,7 +1,8 @@
 """`make bench`: every benchmark, ratios measured side by side in one run.
 
 python -m benchmarks                 # all
-python -m benchmarks --only frames   # one (frames, features, kmeans, punctuation, pipeline, memory)
+python -m benchmarks --only frames   # one (frames, features, kmeans, punctuation, pipeline, memory,
+                                     #      download)
 python -m benchmarks --quick         # smaller inputs
 """
 
@@ -10,7 +11,7 @@ import importlib
 import logging
 import time
 
-BENCHES = ("frames", "features", "kmeans", "punctuation", "pipeline", "memory")
+BENCHES = ("frames", "features", "kmeans", "punctuation", "pipeline", "memory", "download")
 
 
 def main() -> None:

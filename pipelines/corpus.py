@@ -22,7 +22,9 @@ from schemas import USABLE
 from stages import kmeans as km
 from stages.corpus import BuildCorpus, upstream_status
 from stages.discover import Discover
+from stages.download import Download, ReadDownloadedFn
 from stages.features import ExtractS3DFeatures, FeaturesConfig, stage_fingerprints
+from stages.filter import FilterVideos
 from stages.frames import FramesConfig
 from stages.sentences import SentencesConfig, SplitSentences
 from stages.store import (
@@ -98,6 +100,50 @@ def _load_rows(out: str, stage: str, video_ids: set[str] | None = None) -> list[
     return [r for r in rows if video_ids is None or r["video_id"] in video_ids]
 
 
+COMPUTE = frozenset(
+    {"transcripts", "sentences", "frames", "features", "kmeans", "tokens", "corpus"}
+)
+
+
+def acquire_config(o: CorpusOptions):
+    from stages.polite import RetryPolicy
+    from stages.youtube import AcquireConfig
+
+    return AcquireConfig(
+        max_height=o.max_height,
+        max_filesize_mb=o.max_filesize_mb,
+        socket_timeout_s=o.socket_timeout_s,
+        wall_clock_s=o.download_timeout_s,
+        min_interval_s=o.min_interval_s,
+        retry=RetryPolicy(deadline_s=o.download_timeout_s),
+        cookies=o.cookies,
+        proxy=o.proxy,
+    )
+
+
+def filter_config(o: CorpusOptions):
+    from stages.filter import FilterConfig, load_exclusions
+
+    return FilterConfig(
+        max_duration_s=o.max_duration_s,
+        min_duration_s=o.min_duration_s,
+        require_topic=not o.no_topic_filter,
+        exclude_ids=load_exclusions(o.exclude) if o.exclude else frozenset(),
+    )
+
+
+def _load_status(out: str, stage: str) -> dict[str, str]:
+    path = StageStore(out, stage).status_path
+    if not FileSystems.exists(path):
+        return {}
+    return {r["video_id"]: r["status"] for r in read_table(path).to_pylist()}
+
+
+def _kept(video: dict, filter_status: dict[str, str]) -> bool:
+    """Whether the filter kept `video` (videos it never saw, e.g. local ones, are kept)."""
+    return filter_status.get(video["video_id"], "ok") == "ok"
+
+
 def build(p: beam.Pipeline, o: CorpusOptions) -> None:
     """Wire the requested stages into `p`."""
     stages = set(o.stages.split(","))
@@ -113,18 +159,33 @@ def build(p: beam.Pipeline, o: CorpusOptions) -> None:
             min_duration_s=o.sample_min_duration_s,
             max_duration_s=o.sample_max_duration_s,
         )
-        videos = p | "Discover" >> Discover(out, o.source_dir, world)
+        acquire = acquire_config(o)
+        videos, _ = p | "Discover" >> Discover(
+            out, o.source, world, acquire, o.max_entries, o.retry_failed
+        )
         ids = None
     else:
         records = _load_rows(out, "discover")
         ids = {r["video_id"] for r in records}
         videos = p | "LoadVideos" >> beam.Create(records)
 
+    if "filter" in stages:
+        videos = videos | "Filter" >> FilterVideos(out, filter_config(o))
+    elif stages & {"download", *COMPUTE}:
+        videos = videos | "Kept" >> beam.Filter(_kept, _load_status(out, "filter"))
+    if "download" in stages:
+        videos, download_status = videos | "Download" >> Download(
+            out, acquire_config(o), o.force, o.retry_failed
+        )
+        _ = download_status | "DownloadStatus" >> WriteStatus(StageStore(out, "download"))
+    elif stages & COMPUTE:
+        videos = videos | "Downloaded" >> beam.ParDo(ReadDownloadedFn(out))
+
     transcripts_cfg, sentences_cfg = text_configs(o)
     if "transcripts" in stages:
         transcripts_status = (
             videos
-            | "Transcripts" >> FetchTranscripts(out, transcripts_cfg, o.force)
+            | "Transcripts" >> FetchTranscripts(out, transcripts_cfg, o.force, o.retry_failed)
             | "TranscriptsStatus" >> WriteStatus(StageStore(out, "transcripts"))
         )
     elif "sentences" in stages:
@@ -244,6 +305,8 @@ def run(argv=None, test_pipeline=None) -> CorpusOptions:
             direct = options.view_as(DirectOptions)
             direct.direct_num_workers = o.workers
             direct.direct_running_mode = "multi_processing"
+    if o.plan_only:
+        o.stages = "discover,filter"
     stages = o.stages.split(",")
     if "sentences" in stages and o.sentence_splitter == "punctuation" and o.transcripts != "none":
         from stages.punctuation import check_available
@@ -257,7 +320,20 @@ def run(argv=None, test_pipeline=None) -> CorpusOptions:
     result = p.run()
     result.wait_until_finish()
     print(report(o, time.monotonic() - start, result), file=sys.stderr)
+    if o.plan_only:
+        print(dry_run_plan(o.out), file=sys.stderr)
     return o
+
+
+def dry_run_plan(out: str) -> str:
+    """What a real run would download: videos, hours, size; rejections by reason."""
+    from stages.filter import plan_summary
+
+    videos = {r["video_id"]: r for r in _load_rows(out, "discover")}
+    status = _load_status(out, "filter")
+    kept = [v for vid, v in videos.items() if status.get(vid, "ok") == "ok"]
+    rejected = [(videos[vid], s) for vid, s in status.items() if s != "ok" and vid in videos]
+    return plan_summary(kept, rejected)
 
 
 def main():

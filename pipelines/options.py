@@ -12,7 +12,8 @@ import os
 from apache_beam.options.pipeline_options import PipelineOptions
 
 STAGES = (
-    "discover", "transcripts", "sentences", "frames", "features", "kmeans", "tokens", "corpus"
+    "discover", "filter", "download", "transcripts", "sentences", "frames", "features", "kmeans",
+    "tokens", "corpus",
 )  # fmt: skip
 
 PRESETS = {
@@ -64,6 +65,38 @@ class CorpusOptions(PipelineOptions):
             help="use your own videos (mp4, mkv, mov, webm; searched recursively) "
             "instead of the embedded sample world",
         )
+        a(
+            "--source",
+            action="append",
+            default=[],
+            help="repeatable: a YouTube search ('ytsearch100:cooking'), channel or playlist "
+            "URL, video URL or id, any URL yt-dlp can fetch, a .txt/.csv list of ids or URLs "
+            "(HowTo100M/WebVid CSVs work), or a local directory",
+        )
+        a("--max_entries", type=int, default=None, help="cap per search/channel/playlist")
+        a("--plan_only", action="store_true", help="discover + filter only; print what would "
+          "be downloaded (videos, hours, GB) and stop")  # fmt: skip
+        a(
+            "--retry_failed",
+            action="store_true",
+            help="re-attempt YouTube videos whose last discover/download/transcripts status "
+            "was a retryable failure (rate_limited, network_timeout, blocked, unavailable)",
+        )
+        # Filter.
+        a("--max_duration_s", type=float, default=900.0, help="keep videos shorter than this")
+        a("--min_duration_s", type=float, default=3.0, help="drop videos shorter than this")
+        a("--no_topic_filter", action="store_true", help="keep off-topic videos (curated lists)")
+        a("--exclude", action="append", default=[], help="repeatable: YouCook II annotation "
+          "JSON or an id list; those videos are not downloaded (kept for evaluation)")  # fmt: skip
+        # Download.
+        a("--max_height", type=int, default=360, help="download at most this height")
+        a("--max_filesize_mb", type=float, default=500.0, help="refuse larger files (too_large)")
+        a("--download_timeout_s", type=float, default=900.0, help="wall-clock cap per video")
+        a("--socket_timeout_s", type=float, default=20.0, help="per-request network timeout")
+        a("--min_interval_s", type=float, default=1.0, help="global pace between YouTube "
+          "requests of one worker (downloads and metadata)")  # fmt: skip
+        a("--cookies", default=None, help="cookies.txt for yt-dlp (age/bot checks)")
+        a("--proxy", default=None, help="proxy URL for yt-dlp")
         a("--sample_videos", type=int, default=36, help="sample world: number of videos")
         a("--sample_seed", type=int, default=0, help="sample world: generator seed")
         a(
@@ -162,7 +195,10 @@ class CorpusOptions(PipelineOptions):
 def resolve(options: CorpusOptions) -> CorpusOptions:
     """Fill unset options from the preset; return the same options object."""
     o = options.view_as(CorpusOptions)
-    preset = o.preset or ("paper" if o.source_dir else "sample")
+    if o.source_dir:  # the older spelling of a directory source
+        o.source = [*o.source, o.source_dir]
+        o.source_dir = None
+    preset = o.preset or ("paper" if o.source else "sample")
     for key, value in PRESETS[preset].items():
         if getattr(o, key) is None:
             setattr(o, key, value)

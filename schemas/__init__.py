@@ -30,6 +30,15 @@ VIDEOS = pa.schema(
         pa.field("category", pa.string()),
         pa.field("split", pa.string()),  # "train" | "heldout" | null
         pa.field("transcript_uri", pa.string()),  # sidecar transcript, null when none
+        # Remote sources (yt-dlp metadata from one probe); null for local and sample videos.
+        pa.field("url", pa.string()),  # the page the video was found at
+        pa.field("channel", pa.string()),
+        pa.field("tags", pa.list_(pa.string())),
+        pa.field("language", pa.string()),
+        pa.field("live_status", pa.string()),  # not_live | is_live | is_upcoming | was_live ...
+        pa.field("availability", pa.string()),  # public | unlisted | private | needs_auth ...
+        pa.field("caption_languages", pa.list_(pa.string())),  # uploader-made subtitles
+        pa.field("auto_caption_languages", pa.list_(pa.string())),  # YouTube ASR
     ]
 )
 

@@ -29,6 +29,17 @@ class Status(StrEnum):
     BLOCKED = "blocked"  # YouTube blocks this IP / request (common from cloud IPs)
     RATE_LIMITED = "rate_limited"  # HTTP 429 after every retry
     NETWORK_TIMEOUT = "network_timeout"  # connect/read timeout or connection error
+    # Acquisition (discover → filter → download).
+    PRIVATE = "private"  # private / members-only video
+    GEO_BLOCKED = "geo_blocked"  # not available in the downloader's country
+    BOT_CHECK = "bot_check"  # "Sign in to confirm you're not a bot": cookies / another IP needed
+    TOO_LARGE = "too_large"  # above --max_filesize_mb
+    TOO_LONG = "too_long"  # duration >= --max_duration_s (paper: under 15 minutes)
+    OFF_TOPIC = "off_topic"  # not cooking by the topic rules
+    LIVE = "live"  # a live stream, upcoming premiere or not yet processed
+    EXCLUDED = "excluded"  # in the exclusion list (e.g. YouCook II, kept for evaluation)
+    DUPLICATE = "duplicate"  # the same video id from another source line
+    BAD_SOURCE_LINE = "bad_source_line"  # a line of an id list that is no id or URL
     # Source / bookkeeping.
     UNAVAILABLE = "unavailable"  # the file or video is gone
     INVALID_ID = "invalid_id"

@@ -172,11 +172,13 @@ class PartitionFinishedFn(beam.DoFn):
     its carried-over status row on the `done` output.
 
     A video is finished when its data file exists with the current fingerprint, or when its
-    last status is a failure that retrying cannot fix (a corrupt file stays corrupt).
+    last status is a failure not in `retry` (a corrupt file stays corrupt). Compute stages retry
+    every RETRYABLE failure; stages that talk to YouTube retry them only when asked
+    (`--retry_failed`), so a rerun never hammers a source that refused us.
     """
 
-    def __init__(self, store: StageStore, fp: str, force: bool):
-        self._store, self._fp, self._force = store, fp, force
+    def __init__(self, store: StageStore, fp: str, force: bool, retry=RETRYABLE):
+        self._store, self._fp, self._force, self._retry = store, fp, force, frozenset(retry)
 
     def setup(self):
         self._previous = {} if self._force else self._store.load_status()
@@ -191,7 +193,7 @@ class PartitionFinishedFn(beam.DoFn):
                     prev = status_row(vid, self._store.stage, Status.OK, items=n)
                 yield beam.pvalue.TaggedOutput("done", prev)
                 return
-            if prev is not None and prev["status"] not in USABLE | RETRYABLE:
+            if prev is not None and prev["status"] not in USABLE | self._retry:
                 yield beam.pvalue.TaggedOutput("done", prev)
                 return
         yield video

@@ -17,7 +17,7 @@ from schemas import TRANSCRIPTS, Status
 from stages.asr import Snippet, Transcript, TranscriptError, language_rank
 from stages.captions import choose_sidecar, clean_text, find_sidecars, load_caption_file
 from stages.polite import YOUTUBE, Pacer
-from stages.store import PartitionFinishedFn, StageStore, fingerprint, status_row
+from stages.store import RETRYABLE, PartitionFinishedFn, StageStore, fingerprint, status_row
 
 log = logging.getLogger(__name__)
 
@@ -145,16 +145,21 @@ class FetchTranscriptsFn(beam.DoFn):
 
 
 class FetchTranscripts(beam.PTransform):
-    """video records → `transcripts` status rows (finished videos carried over)."""
+    """video records → `transcripts` status rows (finished videos carried over; failures,
+    even retryable ones, are re-fetched only with `retry_failed`: a rerun must not hammer a
+    YouTube that just blocked us)."""
 
-    def __init__(self, out: str, cfg: TranscriptsConfig, force: bool = False):
+    def __init__(
+        self, out: str, cfg: TranscriptsConfig, force: bool = False, retry_failed: bool = False
+    ):
         super().__init__()
         self._out, self._cfg, self._force = out, cfg, force
+        self._retry = RETRYABLE if retry_failed else frozenset()
 
     def expand(self, videos):
         store, fp = StageStore(self._out, "transcripts"), fingerprint(self._cfg)
         parts = videos | "SkipFinished" >> beam.ParDo(
-            PartitionFinishedFn(store, fp, self._force)
+            PartitionFinishedFn(store, fp, self._force, self._retry)
         ).with_outputs("done", main="todo")
         fetched = (
             parts.todo

@@ -35,7 +35,7 @@ def test_discover_local_writes_videos_table(tmp_path):
     (src / "one.mp4").write_bytes(b"\0")
     out = str(tmp_path / "out")
     with TestPipeline(runner="FnApiRunner") as p:
-        videos = p | Discover(out, str(src))
+        videos, _ = p | Discover(out, [str(src)])
         assert_that(videos | beam.Map(lambda v: v["video_id"]), equal_to(["one"]))
     assert pq.read_table(f"{out}/discover/videos.parquet").column("video_id").to_pylist() == ["one"]
     assert pq.read_table(f"{out}/discover/status.parquet").column("status").to_pylist() == ["ok"]
@@ -43,4 +43,4 @@ def test_discover_local_writes_videos_table(tmp_path):
 
 def test_discover_empty_dir_is_a_clear_error(tmp_path):
     with pytest.raises(ValueError, match="no video files"), TestPipeline(runner="FnApiRunner") as p:
-        _ = p | Discover(str(tmp_path / "out"), str(tmp_path))
+        _ = p | Discover(str(tmp_path / "out"), [str(tmp_path)])

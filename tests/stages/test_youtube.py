@@ -1,0 +1,517 @@
+"""stages.youtube offline: yt-dlp's generic extractor against a fault-injecting loopback server
+(tests/loopback.py) serving small real H.264 files, plus the error table on yt-dlp's texts."""
+
+import hashlib
+import io
+import os
+import shutil
+import tempfile
+import time
+from dataclasses import replace
+
+import av
+import numpy as np
+import pytest
+from yt_dlp import YoutubeDL
+from yt_dlp.networking import Response
+from yt_dlp.networking.exceptions import HTTPError
+from yt_dlp.utils import DownloadError, ExtractorError, GeoRestrictedError
+
+from schemas import Status
+from stages import youtube
+from stages.media import write_video
+from stages.polite import Pacer, RetryPolicy
+from stages.store import validate_video_id
+from stages.youtube import (
+    AcquireConfig,
+    AcquisitionError,
+    download,
+    js_runtime_status,
+    list_source,
+    probe,
+    status_of_message,
+    to_acquisition_error,
+    video_id_for,
+    ydl_params,
+)
+from tests.loopback import Fault, Loopback
+
+FRAMES = 50  # 2 s at 25 fps
+CFG = AcquireConfig(
+    min_interval_s=0.0,
+    request_sleep_s=0.0,
+    socket_timeout_s=2.0,
+    wall_clock_s=20.0,
+    retry=RetryPolicy(max_attempts=3, base_delay_s=0.01, max_delay_s=0.05, deadline_s=20.0),
+)
+
+
+@pytest.fixture(scope="module")
+def media(tmp_path_factory) -> dict[str, bytes]:
+    """Two small noisy H.264 mp4s (64×48, 2 s) and an audio-only mp4."""
+    root = tmp_path_factory.mktemp("media")
+    rng = np.random.default_rng(0)
+    out = {}
+    for name in ("a", "b"):
+        path = root / f"{name}.mp4"
+        frames = (rng.integers(0, 256, (48, 64, 3), dtype=np.uint8) for _ in range(FRAMES))
+        write_video(path, frames, fps=25)
+        out[f"/{name}.mp4"] = path.read_bytes()
+    out["/audio.mp4"] = _audio_only_mp4(root / "audio.mp4")
+    return out
+
+
+def _audio_only_mp4(path) -> bytes:
+    with av.open(str(path), "w") as container:
+        stream = container.add_stream("aac", rate=16000, layout="mono")
+        for i in range(16):
+            samples = (np.random.default_rng(i).random((1, 1024)) * 0.1).astype(np.float32)
+            frame = av.AudioFrame.from_ndarray(samples, format="fltp", layout="mono")
+            frame.sample_rate, frame.pts = 16000, i * 1024
+            for packet in stream.encode(frame):
+                container.mux(packet)
+        for packet in stream.encode(None):
+            container.mux(packet)
+    return path.read_bytes()
+
+
+@pytest.fixture
+def scratch(tmp_path, monkeypatch) -> str:
+    """The temp root download() works under (tempfile.gettempdir()), to check it is cleaned."""
+    root = tmp_path / "scratch"
+    root.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(root))
+    return str(root)
+
+
+@pytest.fixture
+def dest(tmp_path) -> str:
+    return str(tmp_path / "videos")
+
+
+def fetch(url: str, dest: str, cfg: AcquireConfig = CFG, video_id: str = "vid", **kw):
+    sleeps: list[float] = []
+    uri, size = download(url, video_id, dest, cfg, pacer=Pacer(0), sleep=sleeps.append, **kw)
+    return uri, size, sleeps
+
+
+def fails(url: str, dest: str, cfg: AcquireConfig = CFG, video_id: str = "vid") -> AcquisitionError:
+    with pytest.raises(AcquisitionError) as info:
+        download(url, video_id, dest, cfg, pacer=Pacer(0), sleep=lambda s: None)
+    return info.value
+
+
+def read(path: str) -> bytes:
+    with open(path, "rb") as f:
+        return f.read()
+
+
+def decoded_frames(path: str) -> int:
+    with av.open(path) as c:
+        return sum(1 for _ in c.decode(video=0))
+
+
+def listing(path: str) -> list[str]:
+    return sorted(os.listdir(path)) if os.path.isdir(path) else []
+
+
+# --- downloads that succeed -------------------------------------------------------------------
+
+
+def test_download_writes_a_decodable_file_and_cleans_up(media, dest, scratch):
+    server = Loopback(media)
+    with server as base:
+        uri, size, sleeps = fetch(f"{base}/a.mp4", dest)
+    assert uri == os.path.join(dest, "vid.mp4")
+    assert size == len(media["/a.mp4"]) == os.path.getsize(uri)
+    assert read(uri) == media["/a.mp4"]
+    assert decoded_frames(uri) == FRAMES
+    assert listing(dest) == ["vid.mp4"]  # no .tmp-* left
+    assert listing(scratch) == []  # the local temp dir is gone
+    assert server.count("/a.mp4") == 2  # the extractor's GET, then the download
+    assert sleeps == []
+
+
+def test_429_then_ok_honours_retry_after(media, dest, scratch):
+    server = Loopback(media, {"/a.mp4": "429_then_ok"}, retry_after="1")
+    with server as base:
+        uri, size, sleeps = fetch(f"{base}/a.mp4", dest)
+    assert size == len(media["/a.mp4"])
+    assert len(sleeps) == 1 and sleeps[0] >= 1.0  # Retry-After: 1 beats the 0.01 s backoff
+    assert server.count("/a.mp4") == 3
+    assert listing(scratch) == []
+
+
+def test_500_then_ok_is_retried_with_backoff(media, dest):
+    server = Loopback(media, {"/a.mp4": "500_then_ok"})
+    with server as base:
+        uri, size, sleeps = fetch(f"{base}/a.mp4", dest)
+    assert read(uri) == media["/a.mp4"]
+    assert len(sleeps) == 1 and 0.009 <= sleeps[0] <= 0.011  # base_delay_s ± jitter
+    assert server.count("/a.mp4") == 3
+
+
+@pytest.mark.parametrize("kind", ["reset_mid_body", "truncated"])
+def test_cut_body_is_resumed_with_a_checked_range(media, dest, kind):
+    # Requests 1-2 are cut (the extractor's GET, then the download), the 3rd is whole: yt-dlp
+    # resumes from its .part with Range (the server answers 206 + Content-Range) in one attempt.
+    server = Loopback(media, {"/a.mp4": Fault(kind, times=2)})
+    with server as base:
+        uri, size, sleeps = fetch(f"{base}/a.mp4", dest)
+    assert hashlib.sha256(read(uri)).digest() == (hashlib.sha256(media["/a.mp4"]).digest())
+    hits = server.hits["/a.mp4"]
+    assert [h.range for h in hits][:2] == [None, None]
+    start = int(hits[2].range.removeprefix("bytes=").removesuffix("-"))
+    assert 0 < start <= len(media["/a.mp4"]) // 2  # from what its .part holds
+    assert sleeps == []  # no attempt of ours failed
+
+
+# --- downloads that fail, and leave nothing behind ---------------------------------------------
+
+
+@pytest.mark.parametrize("kind", ["reset_mid_body", "truncated"])
+def test_body_always_cut_is_network_timeout_and_leaves_nothing(media, dest, scratch, kind):
+    # Every response is cut: within an attempt yt-dlp resumes twice (each gets half the rest),
+    # gives up, and our loop starts a fresh attempt in a fresh temp dir; after all of them the
+    # video is NETWORK_TIMEOUT (retryable next run), never ok, and no partial file is visible.
+    server = Loopback(media, {"/a.mp4": kind})
+    with server as base:
+        err = fails(f"{base}/a.mp4", dest)
+    assert err.status == Status.NETWORK_TIMEOUT
+    assert "Giving up after 2 retries" in err.message
+    assert server.count("/a.mp4") == CFG.retry.max_attempts * 4  # extract + 1 GET + 2 resumes
+    assert listing(dest) == []
+    assert listing(scratch) == []
+
+
+def test_html_page_instead_of_the_video_is_corrupt_media(media, dest, scratch):
+    # The extractor sees video/mp4; the download then gets a 200 text/html error page.
+    server = Loopback(media, {"/a.mp4": Fault("html", after=1)})
+    with server as base:
+        err = fails(f"{base}/a.mp4", dest)
+    assert err.status == Status.CORRUPT_MEDIA
+    assert "Invalid data found" in err.message
+    assert listing(dest) == []
+    assert listing(scratch) == []
+
+
+def test_html_page_from_the_start_is_unsupported_url(media, dest):
+    server = Loopback(media, {"/a.mp4": "html"})
+    with server as base:
+        err = fails(f"{base}/a.mp4", dest)
+    assert err.status == Status.UNAVAILABLE
+    assert err.message.startswith("Unsupported URL")
+    assert server.count("/a.mp4") == 1
+
+
+def test_audio_only_file_is_no_video_stream(media, dest):
+    with Loopback(media) as base:
+        err = fails(f"{base}/audio.mp4", dest)
+    assert err.status == Status.NO_VIDEO_STREAM
+    assert listing(dest) == []
+
+
+def test_huge_content_length_is_too_large_without_reading_it(media, dest, scratch):
+    server = Loopback(media, {"/a.mp4": "huge_length"})
+    start = time.monotonic()
+    with server as base:
+        err = fails(f"{base}/a.mp4", dest)
+    assert err.status == Status.TOO_LARGE
+    assert "53687091200 bytes" in err.message  # yt-dlp skipped it silently; we noticed
+    assert time.monotonic() - start < 3
+    assert server.count("/a.mp4") == 2  # not retried
+    assert listing(dest) == [] and listing(scratch) == []
+
+
+def test_no_content_length_is_capped_while_reading(media, dest):
+    # yt-dlp's max_filesize needs a Content-Length; the progress hook counts bytes instead.
+    cfg = replace(CFG, max_filesize_mb=0.02)  # ~21 KB < the ~70 KB file
+    with Loopback(media, {"/a.mp4": "no_length"}) as base:
+        err = fails(f"{base}/a.mp4", dest, cfg)
+    assert err.status == Status.TOO_LARGE
+    assert listing(dest) == []
+
+
+def test_stall_mid_body_ends_by_socket_timeout_and_wall_clock(media, dest, scratch):
+    cfg = replace(CFG, socket_timeout_s=0.4, wall_clock_s=1.5)
+    server = Loopback(media, {"/a.mp4": "stall"}, stall_s=30)
+    start = time.monotonic()
+    with server as base:
+        err = fails(f"{base}/a.mp4", dest, cfg)
+    elapsed = time.monotonic() - start
+    assert err.status == Status.NETWORK_TIMEOUT
+    assert "timed out" in err.message or "wall clock" in err.message
+    assert elapsed < 1.5 + 4 * 0.4 + 1  # wall clock + a few socket timeouts, never 30 s
+    assert listing(dest) == [] and listing(scratch) == []
+
+
+def test_slow_trickle_is_ended_by_the_wall_clock(media, dest):
+    # Bytes keep coming (no socket timeout fires): only the progress hook can end it.
+    cfg = replace(CFG, wall_clock_s=1.0)
+    server = Loopback(media, {"/a.mp4": "trickle"}, trickle_bytes=512, trickle_interval_s=0.05)
+    start = time.monotonic()
+    with server as base:
+        err = fails(f"{base}/a.mp4", dest, cfg)
+    assert err.status == Status.NETWORK_TIMEOUT
+    assert "wall clock" in err.message
+    assert time.monotonic() - start < 3.5  # the whole body would take ~7 s
+    assert listing(dest) == []
+
+
+def test_404_is_unavailable_and_not_retried(media, dest):
+    server = Loopback(media, {"/a.mp4": "404"})
+    with server as base:
+        err = fails(f"{base}/a.mp4", dest)
+    assert err.status == Status.UNAVAILABLE
+    assert "HTTP Error 404" in err.message
+    assert server.count("/a.mp4") == 1
+
+
+# --- ids and paths ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("bad", ["../../etc/passwd", "a/b", "", "has space", "..", "x" * 200])
+def test_unsafe_video_id_is_refused_before_any_request(media, tmp_path, bad):
+    dest = tmp_path / "videos"
+    server = Loopback(media)
+    with server as base:
+        err = fails(f"{base}/a.mp4", str(dest), video_id=bad)
+    assert err.status == Status.INVALID_ID
+    assert server.count("/a.mp4") == 0
+    assert list(tmp_path.iterdir()) == []  # not even dest was created
+
+
+@pytest.mark.parametrize(
+    "source",
+    [
+        "http://127.0.0.1:1/../../etc/passwd",
+        "http://127.0.0.1:1/a/b/..%2F..%2Fx.mp4",
+        "http://127.0.0.1:1/",
+        "http://127.0.0.1:1/has space.mp4",
+        {
+            "id": "../../x",
+            "title": "../../evil",
+            "webpage_url": "http://h/v",
+            "extractor_key": "Generic",
+        },
+        {"id": "a/b", "title": "../", "webpage_url": "http://h/w", "extractor_key": "Youtube"},
+        {"id": "..", "title": "x", "url": "http://h/..", "ie_key": "Vimeo"},
+        {"title": "no id ../", "url": ""},
+    ],
+)
+def test_video_id_for_never_escapes_dest_dir(tmp_path, source):
+    vid = video_id_for(source)
+    assert validate_video_id(vid) == vid
+    assert "/" not in vid and ".." not in vid and len(vid) <= 64 + 9
+    path = os.path.realpath(tmp_path / f"{vid}.mp4")
+    assert os.path.commonpath([tmp_path, path]) == str(tmp_path)
+
+
+def test_video_id_for_keeps_youtube_ids_and_is_stable():
+    assert video_id_for("https://www.youtube.com/watch?v=-jqJGoxY7y8&t=3") == "-jqJGoxY7y8"
+    assert video_id_for("https://youtu.be/dQw4w9WgXcQ") == "dQw4w9WgXcQ"
+    assert video_id_for("dQw4w9WgXcQ") == "dQw4w9WgXcQ"
+    assert video_id_for({"id": "dQw4w9WgXcQ", "ie_key": "Youtube"}) == "dQw4w9WgXcQ"
+    url = "http://127.0.0.1:8000/clips/Pasta Night.mp4"
+    vid = video_id_for(url)
+    assert vid.startswith("Pasta-Night-") and len(vid) == len("Pasta-Night-") + 8
+    assert video_id_for(url) == vid  # deterministic
+    assert (
+        video_id_for({"id": "Pasta Night", "webpage_url": url, "extractor_key": "Generic"}) == vid
+    )
+    assert video_id_for(url.replace("8000", "8001")) != vid
+
+
+# --- error mapping --------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "status"),
+    [
+        ("ERROR: [youtube] abcdefghijk: Private video. Sign in if you've been granted access "
+         "to this video. Use --cookies-from-browser or --cookies", Status.PRIVATE),
+        ("ERROR: [youtube] abcdefghijk: Join this channel to get access to members-only content "
+         "like this video, and other exclusive perks.", Status.PRIVATE),
+        ("ERROR: [youtube] abcdefghijk: The uploader has not made this video available in your "
+         "country\nThis video is available in Germany.", Status.GEO_BLOCKED),
+        ("ERROR: [youtube] abcdefghijk: Sign in to confirm your age. This video may be "
+         "inappropriate for some users. Use --cookies-from-browser", Status.AGE_RESTRICTED),
+        ("ERROR: [youtube] abcdefghijk: Sign in to confirm you\u2019re not a bot. Use "
+         "--cookies-from-browser or --cookies for the authentication.", Status.BOT_CHECK),
+        ("ERROR: [youtube] abcdefghijk: Sign in to confirm you're not a bot.", Status.BOT_CHECK),
+        ("ERROR: [youtube] abcdefghijk: This live event will begin in 3 hours.", Status.LIVE),
+        ("ERROR: [youtube] abcdefghijk: Premieres in 2 days", Status.LIVE),
+        ("ERROR: [youtube] abcdefghijk: Video unavailable", Status.UNAVAILABLE),
+        ("ERROR: [youtube] abcdefghijk: Video unavailable. This video has been removed by the "
+         "uploader", Status.UNAVAILABLE),
+        ("ERROR: [youtube] abcdefghijk: Video unavailable. This content isn't available, try "
+         "again later. The current session has been rate-limited by YouTube for up to an hour.",
+         Status.RATE_LIMITED),
+        ("ERROR: [youtube] abcdefghijk: Unable to download webpage: HTTP Error 429: Too Many "
+         "Requests (caused by <HTTPError 429: Too Many Requests>)", Status.RATE_LIMITED),
+        ("ERROR: \r[download] Got error: HTTP Error 503: Service Unavailable. Giving up after 2 "
+         "retries", Status.UNAVAILABLE),
+        ("ERROR: unable to download video data: HTTP Error 403: Forbidden", Status.BLOCKED),
+        ("ERROR: \r[download] Got error: 2178 bytes read, 2179 more expected",
+         Status.NETWORK_TIMEOUT),
+        ("ERROR: [generic] slow: Unable to download webpage: Read timed out. (read timeout=1.0)",
+         Status.NETWORK_TIMEOUT),
+        ("[download] File is larger than max-filesize (3 bytes > 1 bytes). Aborting.",
+         Status.TOO_LARGE),
+        ("ERROR: [youtube] abcdefghijk: Some new failure", None),
+    ],
+)  # fmt: skip
+def test_status_of_message(text, status):
+    assert status_of_message(text) == status
+
+
+def _http_error(status: int, headers: dict[str, str]) -> HTTPError:
+    response = Response(io.BytesIO(b""), "http://h/x", headers, status=status)
+    return HTTPError(response)
+
+
+def _download_error(cause: BaseException, text: str) -> DownloadError:
+    return DownloadError(text, (type(cause), cause, None))
+
+
+def test_structured_causes_win_over_text_and_retry_after_is_read():
+    err = _http_error(429, {"Retry-After": "7"})
+    exc = _download_error(err, "ERROR: [generic] x: Unable to download webpage: HTTP Error 429")
+    retry = youtube._retry_of(exc)
+    assert retry is not None and retry.retry_after_s == 7.0 and retry.reason == "HTTP 429"
+    assert to_acquisition_error(exc).status == Status.RATE_LIMITED
+    gone = _download_error(_http_error(410, {}), "ERROR: x: HTTP Error 410: Gone")
+    assert youtube._retry_of(gone) is None
+    assert to_acquisition_error(gone).status == Status.UNAVAILABLE
+    geo = GeoRestrictedError("The uploader has not made this video available", countries=["DE"])
+    mapped = to_acquisition_error(_download_error(geo, f"ERROR: [youtube] {geo.msg}"))
+    assert mapped.status == Status.GEO_BLOCKED and "DE" in mapped.message
+    assert youtube._retry_of(_download_error(geo, "x")) is None
+
+
+def test_missing_javascript_runtime_is_named_with_what_to_install(monkeypatch):
+    monkeypatch.setattr(youtube, "_deno_bin", lambda: "/opt/deno")
+    assert js_runtime_status() is None
+    monkeypatch.setattr(youtube, "_deno_bin", lambda: None)
+    monkeypatch.setattr(youtube.shutil, "which", lambda name: None)
+    missing = js_runtime_status()
+    assert missing is not None and 'pip install "yt-dlp[default,deno]"' in missing
+    exc = DownloadError(
+        "ERROR: [youtube] abcdefghijk: Requested format is not available. Use --list-formats"
+    )
+    mapped = to_acquisition_error(exc, ["[youtube] No supported JavaScript runtime could be found"])
+    assert mapped.status == Status.UNAVAILABLE
+    assert "Requested format is not available" in mapped.message
+    assert 'pip install "yt-dlp[default,deno]"' in mapped.message
+
+
+def test_live_wrong_extension_and_declared_size_are_refused_before_download():
+    refuse = youtube._refuse_unwanted
+    for live in ("is_live", "is_upcoming", "post_live"):
+        with pytest.raises(AcquisitionError) as info:
+            refuse({"live_status": live}, incomplete=True, max_bytes=10)
+        assert info.value.status == Status.LIVE
+    with pytest.raises(AcquisitionError) as info:
+        refuse({"ext": "exe"}, max_bytes=10)
+    assert info.value.status == Status.UNSAFE_MEDIA
+    with pytest.raises(AcquisitionError) as info:
+        refuse({"ext": "webm", "filesize_approx": 11}, max_bytes=10)
+    assert info.value.status == Status.TOO_LARGE
+    assert refuse({"ext": "mkv", "filesize": 10}, max_bytes=10) is None
+
+
+# --- format selection, params, probe, list ------------------------------------------------------
+
+
+def _fmt(format_id: str, **kw) -> dict:
+    return {"format_id": format_id, "url": f"https://h/{format_id}", "protocol": "https", **kw}
+
+
+@pytest.mark.parametrize(
+    ("formats", "chosen"),
+    [
+        (
+            [
+                _fmt("18", ext="mp4", height=360, vcodec="avc1.42001E", acodec="mp4a.40.2"),
+                _fmt("134", ext="mp4", height=360, vcodec="avc1.4d401e", acodec="none"),
+                _fmt("396", ext="mp4", height=360, vcodec="av01.0.01M.08", acodec="none"),
+                _fmt("136", ext="mp4", height=720, vcodec="avc1.4d401f", acodec="none"),
+                _fmt("140", ext="m4a", vcodec="none", acodec="mp4a.40.2"),
+            ],
+            "134",  # H.264, video-only, ≤ 360p, one file
+        ),
+        ([_fmt("243", ext="webm", height=360, vcodec="vp9", acodec="none")], "243"),
+        ([_fmt("direct", ext="mp4", protocol="http")], "direct"),  # a direct link: all unknown
+        ([_fmt("140", ext="m4a", vcodec="none", acodec="mp4a.40.2")], None),  # audio only
+        ([_fmt("137", ext="mp4", height=1080, vcodec="avc1", acodec="none")], None),  # too tall
+    ],
+)
+def test_default_format_picks_one_small_video_stream(formats, chosen):
+    info = {"id": "x", "title": "t", "formats": formats, "extractor": "t", "extractor_key": "T"}
+    info["webpage_url"] = "https://h/x"
+    with YoutubeDL(ydl_params(CFG)) as ydl:
+        if chosen is None:
+            with pytest.raises(ExtractorError, match="Requested format is not available"):
+                ydl.process_ie_result(info, download=False)
+        else:
+            assert ydl.process_ie_result(info, download=False)["format_id"] == chosen
+
+
+def test_ydl_params_carry_proxy_cookies_and_timeouts(tmp_path):
+    cookies = tmp_path / "cookies.txt"
+    cookies.write_text("# Netscape HTTP Cookie File\n")
+    cfg = replace(CFG, proxy="socks5://127.0.0.1:9", cookies=str(cookies), socket_timeout_s=7.5)
+    params = ydl_params(cfg, noplaylist=False)
+    assert params["proxy"] == "socks5://127.0.0.1:9"
+    assert params["cookiefile"].read() == "# Netscape HTTP Cookie File\n"  # a private copy
+    assert params["socket_timeout"] == 7.5
+    assert params["max_filesize"] == int(CFG.max_filesize_mb * 1024 * 1024)
+    assert params["noplaylist"] is False  # extra overrides
+    assert params["format"] == youtube.default_format(360)
+    assert params["ignoreerrors"] is False and params["skip_unavailable_fragments"] is False
+    assert "proxy" not in ydl_params(CFG) and "cookiefile" not in ydl_params(CFG)
+
+
+def test_cookie_file_is_never_rewritten(media, dest, tmp_path):
+    cookies = tmp_path / "cookies.txt"
+    text = "# Netscape HTTP Cookie File\n127.0.0.1\tFALSE\t/\tFALSE\t0\tk\tv\n"
+    cookies.write_text(text)
+    with Loopback(media) as base:
+        fetch(f"{base}/a.mp4", dest, replace(CFG, cookies=str(cookies)))
+    assert cookies.read_text() == text
+
+
+def test_probe_makes_one_request_and_returns_metadata(media):
+    server = Loopback(media)
+    with server as base:
+        meta = probe(f"{base}/b.mp4", CFG, pacer=Pacer(0))
+    assert meta["video_id"] == video_id_for(f"{base}/b.mp4") and meta["video_id"].startswith("b-")
+    assert meta["url"] == f"{base}/b.mp4"
+    assert meta["title"] == "b"
+    assert meta["duration_s"] is None  # the generic extractor does not read the file
+    assert meta["caption_languages"] == [] and meta["auto_caption_languages"] == []
+    assert server.count("/b.mp4") == 1
+
+
+def test_list_source_of_a_single_url_is_one_entry_and_failures_are_mapped(media):
+    with Loopback(media, {"/gone.mp4": "404"}) as base:
+        entries = list_source(f"{base}/a.mp4", CFG, pacer=Pacer(0))
+        with pytest.raises(AcquisitionError) as info:
+            list_source(f"{base}/gone.mp4", CFG, pacer=Pacer(0))
+    assert entries == [
+        {
+            "video_id": video_id_for(f"{base}/a.mp4"),
+            "url": f"{base}/a.mp4",
+            "title": "a",
+            "duration_s": None,
+        }
+    ]
+    assert info.value.status == Status.UNAVAILABLE
+
+
+def test_downloaded_files_of_two_videos_do_not_collide(media, dest):
+    with Loopback(media) as base:
+        a = fetch(f"{base}/a.mp4", dest, video_id=video_id_for(f"{base}/a.mp4"))[0]
+        b = fetch(f"{base}/b.mp4", dest, video_id=video_id_for(f"{base}/b.mp4"))[0]
+    assert a != b and read(b) == media["/b.mp4"]
+    shutil.rmtree(dest)

@@ -1,0 +1,104 @@
+"""End to end: a file of URLs on a loopback server → discover → filter → download → corpus."""
+
+import numpy as np
+import pyarrow.parquet as pq
+import pytest
+
+from pipelines.corpus import run
+from stages.media import write_video
+from tests.loopback import Fault, Loopback
+
+ARGS = [
+    "--side=64",
+    "--weights=random",
+    "--kmeans_k=2",
+    "--kmeans_depth=1",
+    "--sentence_splitter=pause",
+    "--min_interval_s=0",
+    "--socket_timeout_s=2",
+    "--download_timeout_s=20",
+]
+
+
+def _video(path, seed):
+    rng = np.random.default_rng(seed)
+    frames = (rng.integers(0, 256, (48, 64, 3), dtype=np.uint8) for _ in range(75))
+    write_video(path, frames, fps=25)  # 3 s → 2 clips
+    return path.read_bytes()
+
+
+def _status(out, stage):
+    path = f"{out}/{stage}/status.parquet"
+    return {r["video_id"]: r for r in pq.read_table(path).to_pylist()}
+
+
+@pytest.fixture(scope="module")
+def served(tmp_path_factory):
+    d = tmp_path_factory.mktemp("served")
+    files = {
+        "/pasta-recipe.mp4": _video(d / "a.mp4", 0),
+        "/bread-baking.mp4": _video(d / "b.mp4", 1),
+        "/cat-video.mp4": _video(d / "c.mp4", 2),  # off topic: never downloaded
+        "/soup-recipe.mp4": _video(d / "d.mp4", 3),  # an HTML page at download time
+    }
+    server = Loopback(files, faults={"/soup-recipe.mp4": Fault("html", after=1)})
+    with server as base:
+        yield server, base, d
+
+
+def test_url_list_goes_through_every_stage_and_reruns_download_nothing(served, tmp_path):
+    server, base, _ = served
+    urls = tmp_path / "urls.txt"
+    urls.write_text(
+        "# cooking videos\n"
+        f"{base}/pasta-recipe.mp4\n{base}/bread-baking.mp4\n{base}/cat-video.mp4\n"
+        f"{base}/soup-recipe.mp4\n"
+        "not a url or an id\n"
+        f"{base}/pasta-recipe.mp4\n"  # a duplicate
+    )
+    out = str(tmp_path / "out")
+    run([f"--out={out}", f"--source={urls}", *ARGS])
+
+    discover = _status(out, "discover")
+    assert [r["status"] for r in discover.values()].count("ok") == 4
+    bad = [r for r in discover.values() if r["status"] == "bad_source_line"]
+    assert len(bad) == 1 and ":6:" in bad[0]["error_message"]
+    videos = {r["title"]: r for r in pq.read_table(f"{out}/discover/videos.parquet").to_pylist()}
+    ids = {t: v["video_id"] for t, v in videos.items()}
+    assert all(v["source"] == "url" for v in videos.values())
+
+    filtered = _status(out, "filter")
+    assert filtered[ids["cat-video"]]["status"] == "off_topic"
+    assert server.count("/cat-video.mp4") <= 1  # probed once at most, never downloaded
+
+    download = _status(out, "download")
+    assert download[ids["pasta-recipe"]]["status"] == "ok"
+    assert download[ids["bread-baking"]]["status"] == "ok"
+    # The page now serves HTML: yt-dlp finds no video in it ("Unsupported URL").
+    assert download[ids["soup-recipe"]]["status"] in ("unavailable", "corrupt_media")
+    from pathlib import Path
+
+    assert not list(Path(out, "download", "videos").glob(f"{ids['soup-recipe']}*"))
+    assert ids["cat-video"] not in download
+
+    segments = pq.read_table(f"{out}/corpus/segments.parquet").to_pylist()
+    assert {s["video_id"] for s in segments} == {ids["pasta-recipe"], ids["bread-baking"]}
+    assert all(len(s["visual_tokens"]) > 0 for s in segments)
+
+    hits = {p: server.count(p) for p in ("/pasta-recipe.mp4", "/bread-baking.mp4")}
+    run([f"--out={out}", f"--source={urls}", *ARGS])
+    assert {p: server.count(p) for p in hits} == hits  # nothing fetched again
+    assert pq.read_table(f"{out}/corpus/segments.parquet").to_pylist() == segments
+
+
+def test_dry_run_sizes_the_job_and_downloads_nothing(served, tmp_path, capsys):
+    server, base, _ = served
+    urls = tmp_path / "urls.txt"
+    urls.write_text(f"{base}/bread-baking.mp4\n{base}/cat-video.mp4\n")
+    before = server.count("/bread-baking.mp4")
+    out = str(tmp_path / "out")
+    run([f"--out={out}", f"--source={urls}", "--plan_only", *ARGS])
+    err = capsys.readouterr().err
+    assert "1 video" in err and "off_topic" in err
+    assert server.count("/bread-baking.mp4") - before <= 1  # the metadata probe only
+    assert not (tmp_path / "out" / "download").exists()
