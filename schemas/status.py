@@ -46,5 +46,17 @@ class Status(StrEnum):
     UPSTREAM_FAILED = "upstream_failed"  # an earlier stage produced nothing for this video
 
 
+class StatusError(Exception):
+    """A per-video failure: `status` is the reason recorded in the status table, `message`
+    the detail. Each stage raises its own subclass."""
+
+    def __init__(self, status: Status, message: str):
+        super().__init__(status, message)
+        self.status, self.message = status, message
+
+    def __str__(self) -> str:
+        return f"{self.status}: {self.message}"
+
+
 # Statuses whose stage output (possibly partial) is usable by the next stage.
 USABLE = frozenset({Status.OK, Status.TRUNCATED_MEDIA})

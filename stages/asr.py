@@ -2,7 +2,7 @@
 
 from dataclasses import dataclass
 
-from schemas import Status
+from schemas.status import StatusError
 
 
 @dataclass(frozen=True)
@@ -22,12 +22,8 @@ class Transcript:
     source: str  # "youtube" | "vtt" | "srt" | "json3" | "sample"
 
 
-class TranscriptError(Exception):
+class TranscriptError(StatusError):
     """A transcript could not be had; `status` is the reason recorded in the status table."""
-
-    def __init__(self, status: Status, message: str):
-        super().__init__(message)
-        self.status, self.message = status, message
 
 
 def language_rank(code: str, languages: tuple[str, ...]) -> tuple[int, bool] | None:

@@ -51,7 +51,7 @@ from av.error import FFmpegError
 from av.video.reformatter import VideoReformatter
 from PIL import Image, ImageOps
 
-from schemas.status import Status
+from schemas.status import Status, StatusError
 
 STAGE = "frames"
 UNCOMPRESSED = CompressionTypes.UNCOMPRESSED  # never guess compression from the file name
@@ -79,15 +79,8 @@ class Clip:
     source_times: np.ndarray  # (clip_frames,) float32, source times (s) of the frames used
 
 
-class MediaError(Exception):
+class MediaError(StatusError):
     """A video that cannot (fully) yield clips; `status` says why, `message` is the detail."""
-
-    def __init__(self, status: Status, message: str):
-        super().__init__(status, message)
-        self.status, self.message = status, message
-
-    def __str__(self) -> str:
-        return f"{self.status}: {self.message}"
 
 
 def _video_stream(container: av.container.InputContainer, cfg: FramesConfig):

@@ -22,12 +22,14 @@ import logging
 import re
 import uuid
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from typing import BinaryIO
 
 import apache_beam as beam
 import pyarrow as pa
 import pyarrow.parquet as pq
+from apache_beam.io.filesystem import CompressionTypes
 from apache_beam.io.filesystems import FileSystems
 
 from schemas import STATUS, USABLE, Status
@@ -80,10 +82,9 @@ def status_row(
     }
 
 
-def write_table(table: pa.Table, path: str) -> None:
-    """Write `table` as zstd Parquet to `path` atomically (temp name, then rename)."""
-    buf = io.BytesIO()
-    pq.write_table(table, buf, compression="zstd")
+def atomic_write(path: str, write: Callable[[BinaryIO], object]) -> None:
+    """Create `path` (local or gs://) through FileSystems atomically: `write` fills a temp file
+    beside it, which is then renamed over `path`; on any failure the temp file is removed."""
     tmp = f"{path}.tmp-{uuid.uuid4().hex[:8]}"
     parent = path.rsplit("/", 1)[0]
     if not FileSystems.exists(parent):
@@ -92,11 +93,23 @@ def write_table(table: pa.Table, path: str) -> None:
         except OSError:  # BeamIOError too: another worker created it in between
             if not FileSystems.exists(parent):
                 raise
-    with FileSystems.create(tmp) as f:
-        f.write(buf.getvalue())
-    if FileSystems.exists(path):
-        FileSystems.delete([path])
-    FileSystems.rename([tmp], [path])
+    try:
+        with FileSystems.create(tmp, compression_type=CompressionTypes.UNCOMPRESSED) as f:
+            write(f)
+        if FileSystems.exists(path):
+            FileSystems.delete([path])
+        FileSystems.rename([tmp], [path])
+    except BaseException:
+        if FileSystems.exists(tmp):
+            FileSystems.delete([tmp])
+        raise
+
+
+def write_table(table: pa.Table, path: str) -> None:
+    """Write `table` as zstd Parquet to `path` atomically (temp name, then rename)."""
+    buf = io.BytesIO()
+    pq.write_table(table, buf, compression="zstd")
+    atomic_write(path, lambda f: f.write(buf.getvalue()))
 
 
 def read_table(path: str, columns: list[str] | None = None) -> pa.Table:

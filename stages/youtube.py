@@ -55,7 +55,6 @@ import re
 import shutil
 import tempfile
 import time
-import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
@@ -68,9 +67,9 @@ from yt_dlp import YoutubeDL
 from yt_dlp.networking.exceptions import CertificateVerifyError, HTTPError, TransportError
 from yt_dlp.utils import GeoRestrictedError, YoutubeDLError
 
-from schemas import Status
+from schemas.status import Status, StatusError
 from stages.polite import YOUTUBE, Pacer, Retry, RetryPolicy, call_with_retries, parse_retry_after
-from stages.store import validate_video_id
+from stages.store import atomic_write, validate_video_id
 
 log = logging.getLogger(__name__)
 
@@ -90,15 +89,8 @@ _INSTALL_JS = (
 )
 
 
-class AcquisitionError(Exception):
+class AcquisitionError(StatusError):
     """A video that cannot be listed, probed or downloaded; `status` says why."""
-
-    def __init__(self, status: Status, message: str):
-        super().__init__(status, message)
-        self.status, self.message = status, message
-
-    def __str__(self) -> str:
-        return f"{self.status}: {self.message}"
 
 
 @dataclass(frozen=True)
@@ -499,26 +491,8 @@ def verify_media(path: str) -> None:
 def _publish(local: str, dest_dir: str, name: str) -> str:
     """Copy `local` to `dest_dir/name` through FileSystems: a temp name, then a rename."""
     final = FileSystems.join(dest_dir, name)
-    tmp = f"{final}.tmp-{uuid.uuid4().hex[:8]}"
-    if not FileSystems.exists(dest_dir):
-        try:
-            FileSystems.mkdirs(dest_dir)
-        except OSError:  # BeamIOError too: another worker created it in between
-            if not FileSystems.exists(dest_dir):
-                raise
-    try:
-        with (
-            open(local, "rb") as src,
-            FileSystems.create(tmp, compression_type=CompressionTypes.UNCOMPRESSED) as dst,
-        ):
-            shutil.copyfileobj(src, dst, _COPY_CHUNK)
-        if FileSystems.exists(final):
-            FileSystems.delete([final])
-        FileSystems.rename([tmp], [final])
-    except BaseException:
-        if FileSystems.exists(tmp):
-            FileSystems.delete([tmp])
-        raise
+    with open(local, "rb") as src:
+        atomic_write(final, lambda dst: shutil.copyfileobj(src, dst, _COPY_CHUNK))
     return final
 
 
