@@ -15,8 +15,12 @@ Visual tokens: each leaf's centroid (a missing leaf, i.e. an empty cluster, take
 centred on the mean centroid, then projected to the hidden size when it differs from the
 centroid dimension: onto the top principal components (PCA) when there are at least `hidden`
 leaves, else through a seeded random orthonormal matrix (PCA has too few directions then; it is
-an isometry when the hidden size exceeds the centroid dimension); finally
-scaled so the mean norm equals the mean norm of the text embeddings. Input embeddings are frozen
+an isometry when the hidden size exceeds the centroid dimension); by default (`whiten`) then
+whitened; finally scaled so the mean norm equals the mean norm of the text embeddings.
+Why whiten: S3D centroids concentrate their
+spread in a few directions (on the sample corpus 84% of the variance lies along one), and the
+frozen, tied decoder scores a token by a dot product with its embedding, so tokens along one
+direction cannot each be the argmax; equal spread keeps them apart. Input embeddings are frozen
 (a random init draws them from N(0, 1/hidden): with BERT's N(0, 0.02²) the frozen, tied decoder
 could only make near-uniform predictions; unit-norm rows give unit-variance initial logits).
 """
@@ -71,11 +75,12 @@ def read_centroids(path: str | Path) -> tuple[np.ndarray, int, int]:
 
 
 def project_centroids(
-    centroids: np.ndarray, hidden: int, target_norm: float, seed: int = 0
+    centroids: np.ndarray, hidden: int, target_norm: float, seed: int = 0, whiten: bool = False
 ) -> np.ndarray:
     """(N, D) centroids → (N, hidden): centred; for D > hidden projected on the top `hidden`
     principal components when N ≥ hidden, else (and for D < hidden) through a seeded random
-    orthonormal matrix; scaled to mean row norm `target_norm`."""
+    orthonormal matrix; with `whiten`, every principal direction then gets the same spread
+    (singular values set equal); scaled to mean row norm `target_norm`."""
     x = centroids.astype(np.float64) - centroids.mean(axis=0, keepdims=True)
     n, d = x.shape
     if d > hidden and n >= hidden:
@@ -85,6 +90,10 @@ def project_centroids(
         gaussian = np.random.default_rng(seed).standard_normal((max(d, hidden), min(d, hidden)))
         q, _ = np.linalg.qr(gaussian)  # orthonormal columns
         x = x @ (q if d > hidden else q.T)  # (N, hidden); an isometry when d < hidden
+    if whiten:
+        u, s, vt = np.linalg.svd(x, full_matrices=False)
+        keep = s > 1e-6 * s[0]
+        x = u[:, keep] @ vt[keep]
     mean_norm = np.linalg.norm(x, axis=1).mean()
     if mean_norm > 0:
         x *= target_norm / mean_norm
@@ -123,7 +132,7 @@ def _load_text_bert(init: str) -> tuple[BertForPreTraining, Path | None]:
 
 
 def build_model(
-    init: str, centroids_path: str | Path, *, seed: int = 0, **sizes
+    init: str, centroids_path: str | Path, *, seed: int = 0, whiten: bool = True, **sizes
 ) -> VideoBertForPreTraining:
     """VideoBERT from `init` (see module docstring) and the centroids; `sizes` are BertConfig
     fields (hidden_size, num_hidden_layers, ... dropout) used for `random` and overriding
@@ -155,7 +164,7 @@ def build_model(
     else:  # frozen + tied: N(0, 1/hidden) gives unit-variance logits that can still sharpen
         std = config.hidden_size**-0.5
         torch.nn.init.normal_(model.bert.embeddings.word_embeddings.weight, 0.0, std)
-    _init_joint_embeddings(model, centroids, seed)
+    _init_joint_embeddings(model, centroids, seed, whiten)
     model.freeze_word_embeddings()
     return model
 
@@ -190,13 +199,15 @@ def _copy_text_weights(model: VideoBertForPreTraining, text: BertForPreTraining)
 
 
 @torch.no_grad()
-def _init_joint_embeddings(model: VideoBertForPreTraining, centroids: np.ndarray, seed: int):
+def _init_joint_embeddings(
+    model: VideoBertForPreTraining, centroids: np.ndarray, seed: int, whiten: bool
+):
     """`[>]` = `[SEP]`; visual rows from the projected centroids; visual biases 0."""
     config = model.config
     weight = model.bert.embeddings.word_embeddings.weight  # (V, H)
     text = weight[: config.text_vocab_size]
     weight[config.video_sep_id] = weight[config.sep_token_id]
     target_norm = float(text.norm(dim=1).mean())
-    visual = project_centroids(centroids, config.hidden_size, target_norm, seed)
+    visual = project_centroids(centroids, config.hidden_size, target_norm, seed, whiten)
     weight[config.first_visual_id :] = torch.from_numpy(visual)
     model.cls.predictions.bias[config.text_vocab_size :] = 0.0

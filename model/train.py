@@ -45,6 +45,8 @@ class Preset:
     num_attention_heads: int = 4
     intermediate_size: int = 1024
     dropout: float = 0.1
+    whiten_centroids: bool = True
+    """Whiten the projected centroids before they become the visual embeddings (model.init)."""
     batch_size: int = 64
     """Examples per optimizer step, over all ranks and accumulation steps."""
     grad_accum: int = 1
@@ -201,7 +203,10 @@ def _model_and_state(checkpoint: Path | None, centroids, preset: Preset):
             "num_attention_heads": preset.num_attention_heads,
             "intermediate_size": preset.intermediate_size,
         }
-    return build_model(preset.init, centroids, seed=preset.seed, **sizes), None
+    model = build_model(
+        preset.init, centroids, seed=preset.seed, whiten=preset.whiten_centroids, **sizes
+    )
+    return model, None
 
 
 def train(
@@ -334,6 +339,12 @@ def _print_summary(last: dict, out: Path, seconds: float) -> None:
             print(f"  {key:<18} {value:.4g}")
 
 
+def _boolean(text: str) -> bool:
+    if text.lower() not in ("true", "false", "1", "0"):
+        raise argparse.ArgumentTypeError(f"expected true or false, got {text!r}")
+    return text.lower() in ("true", "1")
+
+
 def parse_args(argv=None) -> tuple[argparse.Namespace, Preset]:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--corpus", required=True, help="OUT/corpus/segments.parquet")
@@ -346,7 +357,8 @@ def parse_args(argv=None) -> tuple[argparse.Namespace, Preset]:
     parser.add_argument("--compile", action=argparse.BooleanOptionalAction, help="torch.compile")
     parser.add_argument("--splits", default="train", help="comma-separated; 'all' for every row")
     for field in dataclasses.fields(Preset):
-        parser.add_argument(f"--{field.name}", type=type(field.default), help="preset override")
+        kind = _boolean if isinstance(field.default, bool) else type(field.default)
+        parser.add_argument(f"--{field.name}", type=kind, help="preset override")
     args = parser.parse_args(argv)
     overrides = {
         f.name: getattr(args, f.name)

@@ -102,7 +102,7 @@ def test_init_from_a_local_bert_dir_copies_its_weights_and_the_centroids(corpus,
     assert torch.equal(words[:30522], text)
     assert torch.equal(words[model.config.video_sep_id], text[102])  # [>] starts as [SEP]
     centroids, _, _ = read_centroids(corpus[1])
-    expected = project_centroids(centroids, 32, float(text.norm(dim=1).mean()))
+    expected = project_centroids(centroids, 32, float(text.norm(dim=1).mean()), whiten=True)
     assert torch.equal(words[30523:], torch.from_numpy(expected))
     assert (model.config.pad_token_id, model.config.cls_token_id) == (0, 101)
     assert (model.config.sep_token_id, model.config.mask_token_id) == (102, 103)
@@ -139,6 +139,15 @@ def test_project_centroids_pca_keeps_the_geometry_and_scales_to_the_text_norm():
     scale = 2.0 / np.linalg.norm(centred, axis=1).mean()
     pairwise = lambda x: np.linalg.norm(x[:, None] - x[None], axis=-1)  # noqa: E731
     np.testing.assert_allclose(pairwise(out), scale * pairwise(centred), atol=1e-4)
+
+
+def test_whitening_gives_every_direction_the_same_spread():
+    rng = np.random.default_rng(4)
+    points = rng.standard_normal((30, 64)) * np.geomspace(10, 0.01, 64)  # one dominant direction
+    out = project_centroids(points.astype(np.float32), 16, target_norm=1.0, whiten=True)
+    singular = np.linalg.svd(out, compute_uv=False)
+    np.testing.assert_allclose(singular, singular[0], rtol=1e-4)
+    assert np.linalg.norm(out, axis=1).mean() == pytest.approx(1.0, rel=1e-5)
 
 
 def test_project_centroids_random_orthogonal_when_fewer_leaves_than_hidden():
