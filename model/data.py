@@ -132,6 +132,20 @@ def truncate(text: list[int], visual: list[int], budget: int) -> tuple[list[int]
     return text, visual
 
 
+def log_unigram_prior(videos: dict[str, list[Segment]], config: VideoBertConfig) -> torch.Tensor:
+    """(V,) log frequency of every joint-vocabulary id in the corpus (+0.01 each): a start
+    for the MLM decoder bias, so training doesn't first spend its steps learning that the 30k
+    WordPieces the corpus never uses are unlikely (centred visual embeddings cannot raise every
+    visual token together; only the bias can)."""
+    counts = np.full(config.vocab_size, 0.01)
+    for segments in videos.values():
+        for segment in segments:
+            np.add.at(counts, np.asarray(segment.text, dtype=np.int64), 1)
+            np.add.at(counts, config.visual_id(np.asarray(segment.visual, dtype=np.int64)), 1)
+    counts[config.special_ids()] = 0.01
+    return torch.from_numpy(np.log(counts / counts.sum())).float()
+
+
 class PretrainingData:
     """Deterministic example builder over {video_id: segments} (see the module docstring)."""
 

@@ -28,7 +28,7 @@ import torch.distributed as dist
 import torch.nn.functional as F
 from tqdm import tqdm
 
-from model.data import REGIMES, PretrainingData, load_segments
+from model.data import REGIMES, PretrainingData, load_segments, log_unigram_prior
 from model.init import build_model
 from model.modeling import IGNORE, VideoBertForPreTraining
 
@@ -46,6 +46,8 @@ class Preset:
     intermediate_size: int = 1024
     dropout: float = 0.1
     whiten_centroids: bool = True
+    prior_bias: bool = True
+    """Start the MLM decoder bias at the corpus' log unigram frequencies (model.data)."""
     """Whiten the projected centroids before they become the visual embeddings (model.init)."""
     batch_size: int = 64
     """Examples per optimizer step, over all ranks and accumulation steps."""
@@ -234,10 +236,14 @@ def train(
         log.warning("--resume: no checkpoint under %s, starting from step 0", out)
     model, state = _model_and_state(checkpoint, centroids, preset)
     start = state["step"] if state else 0
+    videos = load_segments(corpus, splits)
+    if state is None and preset.prior_bias:
+        with torch.no_grad():
+            model.cls.predictions.bias.copy_(log_unigram_prior(videos, model.config))
     model.to(d.device)
     config = model.config
     data = PretrainingData(
-        load_segments(corpus, splits),
+        videos,
         config,
         max_len=preset.max_len,
         seed=preset.seed,

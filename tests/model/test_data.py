@@ -15,6 +15,7 @@ from model.data import (
     collate,
     encode,
     load_segments,
+    log_unigram_prior,
     mask_tokens,
 )
 from tests.model.tiny import N_VIDEOS, video_leaves, video_words, write_segments
@@ -154,3 +155,15 @@ def test_bad_inputs_raise_clear_errors(segments, tmp_path):
     with pytest.raises(ValueError, match="no usable segments"):
         PretrainingData({}, CONFIG)
     assert REGIMES[TEXT_VIDEO] == "text_video"
+
+
+def test_log_unigram_prior_counts_text_and_visual_ids(segments):
+    videos = load_segments(segments)
+    prior = log_unigram_prior(videos, CONFIG).exp()
+    assert prior.shape == (CONFIG.vocab_size,)
+    assert float(prior.sum()) == pytest.approx(1.0, rel=1e-4)
+    v1 = videos["v1"]
+    word, leaf = v1[0].text[0], v1[0].visual[0]  # a word and a leaf the corpus uses
+    assert prior[word] > 100 * prior[5000]  # ≫ an unused WordPiece
+    assert prior[CONFIG.visual_id(leaf)] > 100 * prior[CONFIG.visual_id(8)]  # leaf 8: unused
+    assert prior[101] == prior[5000]  # specials never appear as targets
