@@ -301,12 +301,13 @@ def train(
             align += alignment_hits(output.alignment_logits, batch["alignment_labels"])
             tokens += int(batch["attention_mask"].sum())
         torch.nn.utils.clip_grad_norm_(params, preset.clip)
+        lr = scheduler.get_last_lr()[0]  # this step's
         optimizer.step()
         scheduler.step()
         optimizer.zero_grad(set_to_none=True)
         done = step + 1
         if done % preset.log_every == 0 or done == preset.steps:
-            last = _log_line(done, scheduler, stats, align, tokens * d.world, t0, d)
+            last = _log_line(done, lr, stats, align, tokens * d.world, t0, d)
             stats.zero_()
             align.zero_()
             if d.rank == 0:
@@ -323,12 +324,12 @@ def train(
     return last
 
 
-def _log_line(step, scheduler, stats, align, tokens, t0, d: Dist) -> dict:
+def _log_line(step, lr, stats, align, tokens, t0, d: Dist) -> dict:
     if d.world > 1:
         dist.all_reduce(stats)
         dist.all_reduce(align)
     sums, counts = stats[:, 0].tolist(), stats[:, 1].tolist()
-    line = {"step": step, "lr": scheduler.get_last_lr()[0]}
+    line = {"step": step, "lr": lr}
     line["loss"] = sum(sums) / max(1.0, sum(counts))  # MLM, all regimes
     for name, s, c in zip(REGIMES, sums, counts, strict=True):
         line[f"loss_{name}"] = s / c if c else math.nan

@@ -2,7 +2,11 @@
 
 import json
 import math
+import os
 import shutil
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 import torch
@@ -87,6 +91,22 @@ def test_cli_trains_and_writes_final_model_and_log(corpus, tmp_path, capsys):
     assert (tmp_path / "checkpoints" / "step-2" / "trainer_state.pt").exists()
     model = VideoBertForPreTraining.from_pretrained(tmp_path / "final")
     assert model.config.hidden_size == 32 and model.config.num_visual_tokens == 9
+
+
+def test_torchrun_ddp_ranks_train_together(corpus, tmp_path):
+    """Two CPU ranks (gloo): disjoint examples, one checkpoint with an RNG state per rank."""
+    args = ["--corpus", str(corpus[0]), "--centroids", str(corpus[1]), "--out", str(tmp_path)]
+    sizes = ["--hidden_size", "32", "--num_hidden_layers", "1", "--num_attention_heads", "2"]
+    sizes += ["--intermediate_size", "64", "--steps", "2", "--batch_size", "8", "--log_every", "1"]
+    torchrun = Path(sys.executable).with_name("torchrun")
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(Path.cwd())}
+    command = [str(torchrun), "--nproc_per_node", "2", "-m", "model.train", *args, *sizes]
+    done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
+    step = tmp_path / "checkpoints" / "step-2"
+    assert sorted(p.name for p in step.glob("rng-*.pt")) == ["rng-0.pt", "rng-1.pt"]
+    assert [line["step"] for line in _log(tmp_path)] == [1, 2]
+    assert done.stdout.count("pretrain: 2 steps") == 1  # rank 0 alone reports
 
 
 def test_cli_rejects_a_missing_corpus(corpus, tmp_path):
