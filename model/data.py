@@ -159,11 +159,15 @@ class PretrainingData:
         max_concat: int = 3,
         max_subsample: int = 5,
         regime_weights: Sequence[float] = (1.0, 1.0, 1.0),
+        text_video_mask_prob: float | None = None,
     ):
         self.videos = [videos[v] for v in sorted(videos)]
         self.video_ids = sorted(videos)
         self.config, self.max_len, self.seed, self.mask_prob = config, max_len, seed, mask_prob
         self.max_concat, self.max_subsample = max_concat, max_subsample
+        self.text_video_mask_prob = (
+            mask_prob if text_video_mask_prob is None else text_video_mask_prob
+        )
         self.starts = {
             TEXT: self._starts(lambda s: bool(s.text)),
             VIDEO: self._starts(lambda s: bool(s.visual)),
@@ -218,7 +222,8 @@ class PretrainingData:
         both = bool(text) and bool(visual)
         text, visual = truncate(text, visual, self.max_len - 2 - both)
         encoded = encode(text, visual, self.config)
-        ids, labels = mask_tokens(np.array(encoded["input_ids"]), self.config, rng, self.mask_prob)
+        prob = self.text_video_mask_prob if regime == TEXT_VIDEO else self.mask_prob
+        ids, labels = mask_tokens(np.array(encoded["input_ids"]), self.config, rng, prob)
         encoded.update(input_ids=ids.tolist(), labels=labels.tolist())
         return {**encoded, "alignment_labels": aligned, "regime": regime}
 

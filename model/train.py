@@ -16,7 +16,6 @@ import contextlib
 import dataclasses
 import json
 import logging
-import math
 import os
 import shutil
 import time
@@ -61,6 +60,9 @@ class Preset:
     max_concat: int = 3
     max_subsample: int = 5
     mask_prob: float = 0.15
+    text_video_mask_prob: float = 0.15
+    """Masking rate in text+video examples: higher makes the model read the video for the words
+    (the sentence alone no longer gives them away)."""
     regime_weights: str = "1,1,1"
     """Relative frequency of text, video, text_video examples."""
     seed: int = 0
@@ -248,6 +250,7 @@ def train(
         max_len=preset.max_len,
         seed=preset.seed,
         mask_prob=preset.mask_prob,
+        text_video_mask_prob=preset.text_video_mask_prob,
         max_concat=preset.max_concat,
         max_subsample=preset.max_subsample,
         regime_weights=[float(w) for w in preset.regime_weights.split(",")],
@@ -332,9 +335,9 @@ def _log_line(step, lr, stats, align, tokens, t0, d: Dist) -> dict:
     line = {"step": step, "lr": lr}
     line["loss"] = sum(sums) / max(1.0, sum(counts))  # MLM, all regimes
     for name, s, c in zip(REGIMES, sums, counts, strict=True):
-        line[f"loss_{name}"] = s / c if c else math.nan
+        line[f"loss_{name}"] = s / c if c else None  # JSON null: no example of that regime
     correct, count = align.tolist()
-    line["alignment_acc"] = correct / count if count else math.nan
+    line["alignment_acc"] = correct / count if count else None
     line["tokens_per_s"] = tokens / (time.monotonic() - t0)
     return line
 
@@ -342,7 +345,7 @@ def _log_line(step, lr, stats, align, tokens, t0, d: Dist) -> dict:
 def _print_summary(last: dict, out: Path, seconds: float) -> None:
     print(f"pretrain: {last.get('step', 0)} steps in {seconds:.0f} s → {out / 'final'}")
     for key, value in last.items():
-        if key != "step":
+        if key != "step" and value is not None:
             print(f"  {key:<18} {value:.4g}")
 
 

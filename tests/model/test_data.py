@@ -167,3 +167,16 @@ def test_log_unigram_prior_counts_text_and_visual_ids(segments):
     assert prior[word] > 100 * prior[5000]  # ≫ an unused WordPiece
     assert prior[CONFIG.visual_id(leaf)] > 100 * prior[CONFIG.visual_id(8)]  # leaf 8: unused
     assert prior[101] == prior[5000]  # specials never appear as targets
+
+
+def test_text_video_examples_can_be_masked_harder(segments):
+    videos = load_segments(segments)
+    data = PretrainingData(videos, CONFIG, max_len=16, text_video_mask_prob=0.5)
+    rates = {TEXT: [], TEXT_VIDEO: []}
+    for i in range(400):
+        e = data.example(0, i)
+        if e["regime"] in rates:
+            maskable = sum(t not in (101, SEP, VSEP) for t in e["input_ids"])
+            rates[e["regime"]].append(sum(x != -100 for x in e["labels"]) / maskable)
+    assert np.mean(rates[TEXT_VIDEO]) == pytest.approx(0.5, abs=0.07)
+    assert np.mean(rates[TEXT]) < 0.3  # 15%, plus the one-token minimum on short sentences
