@@ -266,13 +266,14 @@ def train(
         scheduler.load_state_dict(state["scheduler"])
         _set_rng_state(torch.load(checkpoint / f"rng-{d.rank}.pt", weights_only=True))
 
-    step_model = model
-    if compile_model:
-        step_model = torch.compile(step_model)
+    ddp = None
     if d.world > 1:
-        step_model = torch.nn.parallel.DistributedDataParallel(
-            step_model, device_ids=[d.device.index] if on_cuda else None
+        ddp = torch.nn.parallel.DistributedDataParallel(
+            model, device_ids=[d.device.index] if on_cuda else None
         )
+    step_model = ddp or model
+    if compile_model:  # compile the DDP wrapper (not the reverse): DDP-aware graph breaks
+        step_model = torch.compile(step_model)
     out.mkdir(parents=True, exist_ok=True)
     log_path = out / "log.jsonl"
     if d.rank == 0:
@@ -292,8 +293,8 @@ def train(
         for m, chunk in enumerate(micro):
             batch = {k: v.to(d.device) for k, v in data.batch(step, chunk).items()}
             regime = batch.pop("regime")
-            sync = m == len(micro) - 1 or d.world == 1
-            ctx = step_model.no_sync() if not sync else contextlib.nullcontext()
+            last_micro = m == len(micro) - 1
+            ctx = ddp.no_sync() if ddp and not last_micro else contextlib.nullcontext()
             with ctx, torch.autocast(d.device.type, torch.bfloat16, enabled=amp):
                 output = step_model(**batch)
                 loss = output.loss / len(micro)

@@ -98,6 +98,7 @@ def test_torchrun_ddp_ranks_train_together(corpus, tmp_path):
     args = ["--corpus", str(corpus[0]), "--centroids", str(corpus[1]), "--out", str(tmp_path)]
     sizes = ["--hidden_size", "32", "--num_hidden_layers", "1", "--num_attention_heads", "2"]
     sizes += ["--intermediate_size", "64", "--steps", "2", "--batch_size", "8", "--log_every", "1"]
+    sizes += ["--grad_accum", "2"]  # no_sync on the first micro-batch
     torchrun = Path(sys.executable).with_name("torchrun")
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(Path.cwd())}
     command = [str(torchrun), "--nproc_per_node", "2", "-m", "model.train", *args, *sizes]
