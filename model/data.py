@@ -90,11 +90,14 @@ def collate(examples: Sequence[dict], pad_id: int) -> dict[str, torch.Tensor]:
 
 
 def mask_tokens(
-    input_ids: np.ndarray, config: VideoBertConfig, rng: np.random.Generator, prob: float = 0.15
+    input_ids: np.ndarray,
+    config: VideoBertConfig,
+    rng: np.random.Generator,
+    prob: float | np.ndarray = 0.15,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """BERT masking: (masked ids, labels). Each non-special token is chosen with `prob` (at least
-    one per sequence); chosen: 80% [MASK], 10% a random id of its own modality, 10% kept.
-    labels = the original id where chosen, IGNORE elsewhere."""
+    """BERT masking: (masked ids, labels). Each non-special token is chosen with `prob` (a rate,
+    or one per position; at least one token per sequence); chosen: 80% [MASK], 10% a random id
+    of its own modality, 10% kept. labels = the original id where chosen, IGNORE elsewhere."""
     ids = np.asarray(input_ids, dtype=np.int64)
     specials = np.asarray(config.special_ids() + [config.mask_token_id])
     candidates = ~np.isin(ids, specials)
@@ -222,8 +225,11 @@ class PretrainingData:
         both = bool(text) and bool(visual)
         text, visual = truncate(text, visual, self.max_len - 2 - both)
         encoded = encode(text, visual, self.config)
-        prob = self.text_video_mask_prob if regime == TEXT_VIDEO else self.mask_prob
-        ids, labels = mask_tokens(np.array(encoded["input_ids"]), self.config, rng, prob)
+        ids = np.array(encoded["input_ids"])
+        prob = self.mask_prob
+        if regime == TEXT_VIDEO:  # the sentence's words harder, the video as usual
+            prob = np.where(self.config.is_visual(ids), self.mask_prob, self.text_video_mask_prob)
+        ids, labels = mask_tokens(ids, self.config, rng, prob)
         encoded.update(input_ids=ids.tolist(), labels=labels.tolist())
         return {**encoded, "alignment_labels": aligned, "regime": regime}
 

@@ -61,8 +61,8 @@ class Preset:
     max_subsample: int = 5
     mask_prob: float = 0.15
     text_video_mask_prob: float = 0.15
-    """Masking rate in text+video examples: higher makes the model read the video for the words
-    (the sentence alone no longer gives them away)."""
+    """Masking rate of the words in text+video examples (their visual tokens: mask_prob). Higher
+    makes the model read the video for the words instead of recalling the sentence."""
     regime_weights: str = "1,1,1"
     """Relative frequency of text, video, text_video examples."""
     seed: int = 0

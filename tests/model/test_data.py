@@ -172,11 +172,16 @@ def test_log_unigram_prior_counts_text_and_visual_ids(segments):
 def test_text_video_examples_can_be_masked_harder(segments):
     videos = load_segments(segments)
     data = PretrainingData(videos, CONFIG, max_len=16, text_video_mask_prob=0.5)
-    rates = {TEXT: [], TEXT_VIDEO: []}
-    for i in range(400):
+    chosen = {"text": [], "video": [], "text_only": []}
+    for i in range(600):
         e = data.example(0, i)
-        if e["regime"] in rates:
-            maskable = sum(t not in (101, SEP, VSEP) for t in e["input_ids"])
-            rates[e["regime"]].append(sum(x != -100 for x in e["labels"]) / maskable)
-    assert np.mean(rates[TEXT_VIDEO]) == pytest.approx(0.5, abs=0.07)
-    assert np.mean(rates[TEXT]) < 0.3  # 15%, plus the one-token minimum on short sentences
+        ids, labels = _originals(e), np.array(e["labels"])
+        words = (ids != 101) & (ids != SEP) & (ids != VSEP) & (ids < VSEP)
+        if e["regime"] == TEXT_VIDEO:
+            chosen["text"] += (labels[words] != -100).tolist()
+            chosen["video"] += (labels[ids >= V0] != -100).tolist()
+        elif e["regime"] == TEXT:
+            chosen["text_only"] += (labels[words] != -100).tolist()
+    assert np.mean(chosen["text"]) == pytest.approx(0.5, abs=0.06)
+    assert np.mean(chosen["video"]) < 0.3  # 15%, plus the one-token minimum
+    assert np.mean(chosen["text_only"]) < 0.3
