@@ -5,6 +5,9 @@ Three regimes, as in the paper:
     video       [CLS] video [SEP]               MLM on the visual tokens
     text_video  [CLS] text [>] video [SEP]      MLM on both + alignment label: 1 = the sentences
                                                 with their own clips, 0 = with another video's
+                                                (then only the video is masked: the clips do not
+                                                show those words, so predicting them from the
+                                                clips would teach the model to ignore the video)
 token_type_ids: 0 for [CLS], text and [>]; 1 for visual tokens and the [SEP] after them.
 
 Each example takes 1..max_concat consecutive segments of one video (within max_len), keeps
@@ -100,7 +103,7 @@ def mask_tokens(
     of its own modality, 10% kept. labels = the original id where chosen, IGNORE elsewhere."""
     ids = np.asarray(input_ids, dtype=np.int64)
     specials = np.asarray(config.special_ids() + [config.mask_token_id])
-    candidates = ~np.isin(ids, specials)
+    candidates = ~np.isin(ids, specials) & (np.broadcast_to(prob, ids.shape) > 0)
     chosen = candidates & (rng.random(ids.shape) < prob)
     if not chosen.any() and candidates.any():
         chosen[rng.choice(np.flatnonzero(candidates))] = True
@@ -227,8 +230,9 @@ class PretrainingData:
         encoded = encode(text, visual, self.config)
         ids = np.array(encoded["input_ids"])
         prob = self.mask_prob
-        if regime == TEXT_VIDEO:  # the sentence's words harder, the video as usual
-            prob = np.where(self.config.is_visual(ids), self.mask_prob, self.text_video_mask_prob)
+        if regime == TEXT_VIDEO:  # words at their own rate (none when misaligned)
+            words = self.text_video_mask_prob if aligned else 0.0
+            prob = np.where(self.config.is_visual(ids), self.mask_prob, words)
         ids, labels = mask_tokens(ids, self.config, rng, prob)
         encoded.update(input_ids=ids.tolist(), labels=labels.tolist())
         return {**encoded, "alignment_labels": aligned, "regime": regime}

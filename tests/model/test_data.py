@@ -111,6 +111,9 @@ def test_regimes_layouts_and_alignment_negatives_come_from_another_video(segment
             shown = {j for j in range(N_VIDEOS) if visual & video_leaves(j)}
             assert len(shown) == 1
             assert (shown == {text_video}) == (e["alignment_labels"] == 1)
+            labelled = [t for t in e["labels"] if t != -100]
+            if e["alignment_labels"] == 0:  # words of a misaligned pair are never masked
+                assert labelled and all(t >= V0 for t in labelled)
             alignment.append(e["alignment_labels"])
     assert min(seen.values()) > 60
     assert np.mean(alignment) == pytest.approx(0.5, abs=0.12)
@@ -177,7 +180,7 @@ def test_text_video_examples_can_be_masked_harder(segments):
         e = data.example(0, i)
         ids, labels = _originals(e), np.array(e["labels"])
         words = (ids != 101) & (ids != SEP) & (ids != VSEP) & (ids < VSEP)
-        if e["regime"] == TEXT_VIDEO:
+        if e["regime"] == TEXT_VIDEO and e["alignment_labels"] == 1:
             chosen["text"] += (labels[words] != -100).tolist()
             chosen["video"] += (labels[ids >= V0] != -100).tolist()
         elif e["regime"] == TEXT:
