@@ -5,9 +5,9 @@ Three regimes, as in the paper:
     video       [CLS] video [SEP]               MLM on the visual tokens
     text_video  [CLS] text [>] video [SEP]      MLM on both + alignment label: 1 = the sentences
                                                 with their own clips, 0 = with another video's
-                                                (then only the video is masked: the clips do not
-                                                show those words, so predicting them from the
-                                                clips would teach the model to ignore the video)
+                                                (then only the video's masked tokens are scored:
+                                                the clips do not show those words, and predicting
+                                                them would teach the model to ignore the video)
 token_type_ids: 0 for [CLS], text and [>]; 1 for visual tokens and the [SEP] after them.
 
 Each example takes 1..max_concat consecutive segments of one video (within max_len), keeps
@@ -230,10 +230,12 @@ class PretrainingData:
         encoded = encode(text, visual, self.config)
         ids = np.array(encoded["input_ids"])
         prob = self.mask_prob
-        if regime == TEXT_VIDEO:  # words at their own rate (none when misaligned)
-            words = self.text_video_mask_prob if aligned else 0.0
-            prob = np.where(self.config.is_visual(ids), self.mask_prob, words)
+        visual = self.config.is_visual(ids)
+        if regime == TEXT_VIDEO:  # the words at their own rate
+            prob = np.where(visual, self.mask_prob, self.text_video_mask_prob)
         ids, labels = mask_tokens(ids, self.config, rng, prob)
+        if regime == TEXT_VIDEO and not aligned:  # masked alike (no tell), words not scored
+            labels = np.where(visual, labels, IGNORE)
         encoded.update(input_ids=ids.tolist(), labels=labels.tolist())
         return {**encoded, "alignment_labels": aligned, "regime": regime}
 

@@ -112,8 +112,8 @@ def test_regimes_layouts_and_alignment_negatives_come_from_another_video(segment
             assert len(shown) == 1
             assert (shown == {text_video}) == (e["alignment_labels"] == 1)
             labelled = [t for t in e["labels"] if t != -100]
-            if e["alignment_labels"] == 0:  # words of a misaligned pair are never masked
-                assert labelled and all(t >= V0 for t in labelled)
+            if e["alignment_labels"] == 0:  # words of a misaligned pair are not scored
+                assert all(t >= V0 for t in labelled)
             alignment.append(e["alignment_labels"])
     assert min(seen.values()) > 60
     assert np.mean(alignment) == pytest.approx(0.5, abs=0.12)

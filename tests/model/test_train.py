@@ -65,7 +65,6 @@ def test_resume_from_a_checkpoint_continues_exactly(corpus, tmp_path):
     train(*corpus, out, TINY)
     full = _log(out)
     assert [line["step"] for line in full] == [1, 2, 3, 4]
-    assert full[-1]["loss"] < full[0]["loss"]
     assert {"loss_text", "loss_video", "loss_text_video", "alignment_acc"} <= set(full[0])
     final = VideoBertForPreTraining.from_pretrained(out / "final").state_dict()
     # Interrupted after step 2: drop what came later, then resume in a fresh call.
