@@ -8,7 +8,7 @@ ARGS ?=
 STAGE ?=
 
 .DEFAULT_GOAL := help
-.PHONY: help install corpus stage test bench lint clean
+.PHONY: help install corpus stage inspect report test bench lint clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
@@ -27,6 +27,12 @@ corpus: install ## build the corpus under OUT (default: the embedded sample worl
 stage: install ## rerun one stage from its inputs on disk: make stage STAGE=features
 	@test -n "$(STAGE)" || { echo "usage: make stage STAGE=discover|frames|features|kmeans|tokens|corpus"; exit 2; }
 	$(BIN)/python -m pipelines.corpus --out=$(OUT) --stages=$(STAGE) $(ARGS)
+
+inspect: install ## summarise OUT: stages, failures, corpus stats (ARGS=--json, --report)
+	$(BIN)/python -m pipelines.inspect --out=$(OUT) $(ARGS)
+
+report: install ## write the HTML report OUT/report/index.html (+ one page per example video)
+	$(BIN)/python -m pipelines.inspect --out=$(OUT) --report $(ARGS) > /dev/null
 
 test: install ## run the offline test suite
 	$(BIN)/pytest -q $(ARGS)
