@@ -268,8 +268,8 @@ def render_text(summary: dict) -> str:
         return "\n".join([*lines, f"  corpus: {c['problem']}"]) + "\n"
     lines += [
         f"  {c['segments']} segments from {c['videos']} videos: {c['with_text']} with text, "
-        f"{c['video_only']} video-only, {c['text_only']} text-only (no clip); splits "
-        + ", ".join(f"{k} {n}" for k, n in c["splits"].items()),
+        f"{c['video_only']} video-only, {c['text_only']} text-only (no clip)",
+        "  splits: " + ", ".join(f"{k} {n}" for k, n in c["splits"].items()),
         _stats_line("visual tokens / segment", c["visual_tokens_per_segment"]),
         _stats_line("WordPiece tokens / sentence", c["text_tokens_per_segment"]),
         _stats_line("words / sentence", c["sentence_words"]),
@@ -297,7 +297,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     a("--out", default="out", help="corpus output root (local dir or gs://bucket/prefix)")
     a("--json", action="store_true", help="print the summary as JSON instead of text")
     a("--report", action="store_true", help="also write OUT/report/index.html + video pages")
-    a("--report_dir", default=None, help="where the report goes (default: OUT/report)")
+    a("--report_dir", default=None, help="write the report here, not OUT/report (implies --report)")
     a("--examples", type=int, default=5, help="example segments (and video pages)")
     a("--atlas_tokens", type=int, default=24, help="visual tokens shown in the atlas")
     a("--atlas_clips", type=int, default=8, help="nearest clips shown per atlas token")
@@ -311,7 +311,7 @@ def main(argv=None) -> int:
     args = parse_args(argv)
     summary, tokens = collect(args.out, args.examples, args.seed, args.max_footers)
     print(json.dumps(summary, indent=1) if args.json else render_text(summary), end="")
-    if args.report:
+    if args.report or args.report_dir:
         from pipelines.report import write_report
 
         path = write_report(summary, tokens, args)

@@ -179,7 +179,7 @@ DAMAGES = [
 ]  # fmt: skip
 
 
-@pytest.mark.parametrize("how, printed, reported", DAMAGES)
+@pytest.mark.parametrize("how, printed, reported", DAMAGES, ids=[d[0] for d in DAMAGES])
 def test_missing_or_damaged_outputs_are_a_clear_line(
     tiny_corpus, tmp_path, capsys, how, printed, reported
 ):
