@@ -2,7 +2,7 @@
 
 python -m benchmarks                 # all
 python -m benchmarks --only frames   # one (frames, features, kmeans, punctuation, pipeline, memory,
-                                     #      download)
+                                     #      download, inspect)
 python -m benchmarks --quick         # smaller inputs
 """
 
@@ -11,7 +11,9 @@ import importlib
 import logging
 import time
 
-BENCHES = ("frames", "features", "kmeans", "punctuation", "pipeline", "memory", "download")
+BENCHES = (
+    "frames", "features", "kmeans", "punctuation", "pipeline", "memory", "download", "inspect",
+)  # fmt: skip
 
 
 def main() -> None:

@@ -20,6 +20,8 @@ from apache_beam.io.filesystems import FileSystems
 from pipelines.stats import UNREADABLE, describe_error, exists, join, open_parquet
 from stages.store import read_table, validate_video_id
 
+MAX_PROBLEMS = 20  # unreadable files listed in the report; the rest are only skipped
+
 
 @dataclass
 class Atlas:
@@ -54,7 +56,15 @@ def video_ids(out: str, stage: str) -> list[str]:
     names = [
         m.path.rsplit("/", 1)[-1] for r in FileSystems.match([pattern]) for m in r.metadata_list
     ]
-    return sorted(validate_video_id(n.removesuffix(".parquet")) for n in names)
+    return sorted(n for n in (n.removesuffix(".parquet") for n in names) if _is_video_id(n))
+
+
+def _is_video_id(name: str) -> bool:
+    """Whether a data file's stem is a safe video id (a stray file is skipped, not read)."""
+    try:
+        return bool(validate_video_id(name))
+    except ValueError:
+        return False
 
 
 def read_video(out: str, stage: str, video_id: str, columns: list[str]):
@@ -143,7 +153,8 @@ def _safe(atlas: Atlas, fn, *args, default=None):
     try:
         return fn(*args)
     except (*UNREADABLE, IndexError, ValueError) as e:
-        atlas.problems.append(f"skipped {args[1:]}: {describe_error(e)}")
+        if len(atlas.problems) < MAX_PROBLEMS:
+            atlas.problems.append(f"skipped {args[1:]}: {describe_error(e)}")
         return default
 
 

@@ -9,6 +9,7 @@ Built from `pipelines.inspect.collect`'s summary plus the atlas and timelines of
 import base64
 import io
 import logging
+import random
 import time
 
 import jinja2
@@ -17,8 +18,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from pipelines.atlas import build_atlas, video_timeline
-from pipelines.stats import UNREADABLE, join, token_path
+from pipelines.atlas import build_atlas, video_ids, video_timeline
+from pipelines.stats import UNREADABLE, exists, join, token_path
 from stages.store import atomic_write, read_table, validate_video_id
 
 matplotlib.use("Agg")
@@ -76,9 +77,11 @@ def occupancy_plot(counts: np.ndarray, vocab: int | None) -> str | None:
         return None
     of = f" ({len(used)} of {vocab} used)" if vocab else f" ({len(used)} used)"
     fig, ax = _figure("cluster occupancy: uses per visual token" + of)
-    ax.bar(np.arange(len(used)), used, width=1.0, color="#1565c0")
+    rank = np.unique(np.linspace(0, len(used) - 1, min(len(used), 2000)).round().astype(int))
+    ax.fill_between(rank + 1, used[rank], step="post", color="#1565c0")  # one path, not 20k bars
     ax.set_yscale("log")
     ax.set_xlabel("visual token, by frequency rank")
+    ax.set_xlim(1, len(used))
     ax.set_ylabel("uses in segments")
     return _svg(fig)
 
@@ -173,6 +176,9 @@ def write_report(summary: dict, counts: np.ndarray, args) -> str:
         token["path"] = token_path(token["token"], tree["k"], tree["depth"]) if tree else ""
         _with_images(token["clips"])
     ids = list(dict.fromkeys(e["video_id"] for e in summary["corpus"].get("examples", [])))
+    if not ids:  # no corpus to take examples from: a seeded sample of the videos with tokens
+        found = video_ids(out, "tokens") if exists(join(out, "tokens")) else []
+        ids = sorted(random.Random(args.seed).sample(found, min(args.examples, len(found))))
     titles = video_records(out, ids)
     pages = []
     for vid in ids:

@@ -80,7 +80,8 @@ def tree_shape(out: str) -> dict | None:
     try:
         meta = read_metadata(path).schema.to_arrow_schema().metadata or {}
         k, depth = int(meta[b"k"]), int(meta[b"depth"])
-        levels = read_table(path, columns=["level"])["level"].to_numpy()
+        with open_parquet(path) as f:  # the level column chunk only, not the centroids
+            levels = f.read(columns=["level"])["level"].to_numpy()
     except (*UNREADABLE, KeyError, ValueError):
         return None
     return {"k": k, "depth": depth, "vocab": k**depth, "leaves": int((levels == depth).sum())}

@@ -156,6 +156,7 @@ def _damage(out: Path, how: str) -> None:
         (out / "kmeans" / "centroids.parquet").unlink()
     elif how == "corpus_missing":
         shutil.rmtree(out / "corpus")
+        (out / "tokens" / "data" / "stray file!.parquet").write_bytes(b"")  # not a video id
     elif how == "segments_corrupt":
         (out / "corpus" / "segments.parquet").write_bytes(b"")
 
@@ -193,6 +194,8 @@ def test_missing_or_damaged_outputs_are_a_clear_line(
     assert reported.format(out=out) in (out / "report" / "index.html").read_text()
     if how == "centroids_missing":
         assert "vocabulary size unknown" in captured.out
+    if how == "corpus_missing":  # no examples to pick pages from: seeded videos with tokens
+        assert len(list((out / "report" / "videos").glob("sample-*.html"))) == 4
 
 
 def test_an_out_root_with_nothing_in_it(tmp_path, capsys):
