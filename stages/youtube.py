@@ -58,7 +58,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit
 
 import av
 from apache_beam.io.filesystem import CompressionTypes
@@ -247,9 +247,10 @@ def ydl_params(cfg: AcquireConfig, **extra: Any) -> dict[str, Any]:
 def video_id_for(info_or_url: dict | str) -> str:
     """A video id safe as one path component, for an info dict / flat entry or a URL.
 
-    YouTube videos keep their 11-character id. Anything else gets a sanitised stem (the
-    extractor and id, or the URL's file name without extension; `[A-Za-z0-9_-]`, ≤ 64 chars)
-    plus "-" and 8 hex of the URL's SHA-1, so a title, URL or foreign id never becomes a path.
+    YouTube videos keep their 11-character id. Anything else gets a sanitised stem (the URL's
+    file name without extension for direct links, so an info dict and its URL agree; else the
+    extractor and its id; `[A-Za-z0-9_-]`, ≤ 64 chars) plus "-" and 8 hex of the URL's SHA-1,
+    so a title, URL or foreign id never becomes a path.
     """
     if isinstance(info_or_url, dict):
         info = info_or_url
@@ -258,7 +259,8 @@ def video_id_for(info_or_url: dict | str) -> str:
         vid = str(info.get("id") or "")
         if key.lower().startswith("youtube") and YOUTUBE_ID.fullmatch(vid):
             return vid
-        stem = vid if key.lower() in ("", "generic") else f"{key}-{vid}"
+        # A direct link is named by its URL, as when only the URL is known.
+        stem = "" if key.lower() in ("", "generic") else f"{key}-{vid}"
     else:
         url = info_or_url.strip()
         if YOUTUBE_ID.fullmatch(url):
@@ -267,7 +269,7 @@ def video_id_for(info_or_url: dict | str) -> str:
             return m.group(1)
         stem = ""
     if not stem:
-        stem = urlsplit(url).path.rstrip("/").rsplit("/", 1)[-1].rsplit(".", 1)[0]
+        stem = unquote(urlsplit(url).path.rstrip("/").rsplit("/", 1)[-1]).rsplit(".", 1)[0]
     stem = re.sub(r"[^A-Za-z0-9_-]+", "-", stem).strip("-_")[:64].strip("-_") or "video"
     digest = hashlib.sha1(url.encode("utf-8")).hexdigest()[:8]
     return validate_video_id(f"{stem}-{digest}")
@@ -294,37 +296,63 @@ def list_source(
     """Flat entries {video_id, url, title, duration_s (may be None)} of a search
     (`ytsearch50:cooking`), channel or playlist; a single video URL gives one entry.
 
-    One `extract_info(extract_flat="in_playlist")`: no per-video requests. Nested playlists
-    (a channel's tabs) are skipped, not expanded.
+    One `extract_info(extract_flat="in_playlist")`: no request per video. Entries that are
+    lists themselves (a channel's Videos / Shorts / Live tabs) are expanded one level down,
+    one more call each, until `max_entries` videos are found.
     """
     ydl_log = _YdlLog()
     params = ydl_params(cfg, logger=ydl_log, extract_flat="in_playlist", playlistend=max_entries)
 
-    def extract() -> dict:
+    def flat(url: str) -> tuple[list[dict], list[str]]:
+        """(video entries, URLs of nested lists) of `url`."""
         with YoutubeDL(params) as ydl:
-            return ydl.extract_info(source, download=False)
+            info = ydl.extract_info(url, download=False)
+            listed = info.get("_type") in ("playlist", "multi_video")
+            entries = [e for e in (info.get("entries") or []) if e] if listed else [info]
+            videos, nested = [], []
+            for entry in entries:
+                (videos if _is_video(ydl, entry) else nested).append(entry)
+            return videos, [e["url"] for e in nested]
 
-    label = f"list {source[:80]}"
-    info = _retrying(extract, cfg.retry, cfg, ydl_log, label, pacer=pacer, sleep=sleep)
-    if info.get("_type") in ("playlist", "multi_video"):
-        entries = [e for e in info.get("entries") or [] if e]
-    else:
-        entries = [info]
-    result = []
-    for entry in entries:
-        if entry.get("_type") == "playlist" or "Tab" in str(entry.get("ie_key") or ""):
-            log.info("list %s: skipping nested playlist %s", source[:80], entry.get("url"))
-            continue
+    def retrying(url: str) -> tuple[list[dict], list[str]]:
+        return _retrying(
+            lambda: flat(url), cfg.retry, cfg, ydl_log, f"list {url[:80]}", pacer=pacer, sleep=sleep
+        )
+
+    videos, nested = retrying(source)
+    for url in nested:
+        if max_entries is not None and len(videos) >= max_entries:
+            break
+        videos += retrying(url)[0]
+    rows: dict[str, dict] = {}  # by id: a video listed in two tabs appears once
+    for entry in videos:
         video_id = video_id_for(entry)
-        result.append(
+        rows.setdefault(
+            video_id,
             {
                 "video_id": video_id,
                 "url": _canonical_url(entry, video_id),
                 "title": entry.get("title"),
                 "duration_s": _float_or_none(entry.get("duration")),
-            }
+            },
         )
-    return result[:max_entries]
+    return list(rows.values())[:max_entries]
+
+
+def _is_video(ydl: YoutubeDL, entry: dict) -> bool:
+    """Whether a flat entry is one video (not a playlist or channel tab to expand)."""
+    kind = entry.get("_type", "video")
+    if kind == "video":
+        return True
+    if kind not in ("url", "url_transparent"):  # playlist, multi_video
+        return False
+    if not entry.get("ie_key"):
+        return True
+    try:
+        ie = ydl.get_info_extractor(entry["ie_key"])
+    except KeyError:  # an extractor yt-dlp does not know: extraction decides later
+        return True
+    return ie.is_single_video(entry.get("url") or "") is True
 
 
 def probe(
@@ -381,14 +409,16 @@ def download(
 ) -> tuple[str, int]:
     """Download one video to `dest_dir/<video_id>.<ext>`; returns (its URI, its size in bytes).
 
-    Each attempt runs yt-dlp in a fresh local temp dir (so no stale `.part` is ever resumed
-    across attempts; within one, yt-dlp resumes a cut body with a checked Range). A progress
-    hook ends the download once `cfg.wall_clock_s` has passed since the first attempt began
-    (a stall is ended by `socket_timeout_s`; worst case wall_clock_s plus ~3 socket
-    timeouts) and once more bytes than the cap arrive. The file must then open with PyAV,
-    have a video stream and decode a frame; it is copied through `FileSystems` to a temp
-    name and renamed, so a final name always means a complete, verified file. Local temp
-    files are removed whatever happens.
+    Each attempt runs yt-dlp in a fresh local temp dir, so no stale `.part` is resumed across
+    attempts (within one, yt-dlp resumes a cut body with a checked Range). A match filter
+    refuses live videos, odd extensions and declared sizes over the cap before any media
+    byte. A progress hook, run per block read (yt-dlp sizes reads to ~1 s of data), ends the
+    download once `cfg.wall_clock_s` has passed since the first attempt began, or once more
+    bytes than the cap arrived; a silent connection is ended by `socket_timeout_s` (worst
+    case: the wall clock plus ~3 socket timeouts). The file must open with PyAV, have a
+    video stream and decode a frame; it is then copied through `FileSystems` to a temp name
+    and renamed, so a final name always means a complete, verified file. Local temp files
+    are removed whatever happens.
     """
     try:
         validate_video_id(video_id)
@@ -450,8 +480,8 @@ def download(
 
 def _refuse_unwanted(info: dict, *, incomplete: Any = False, max_bytes: int) -> None:
     """yt-dlp's match_filter: refuse (raise) before a byte of media is fetched."""
-    if info.get("_type") == "playlist" or info.get("playlist_index") is not None:
-        raise AcquisitionError(Status.UNAVAILABLE, "a playlist, not a single video")
+    if info.get("playlist_index") is not None:
+        raise AcquisitionError(Status.UNAVAILABLE, "an entry of a playlist, not one video URL")
     if info.get("is_live") or info.get("live_status") in LIVE_STATES:
         raise AcquisitionError(Status.LIVE, f"live status {info.get('live_status') or 'is_live'}")
     if incomplete:  # called again once a format is chosen
@@ -602,11 +632,8 @@ def to_acquisition_error(exc: BaseException, warnings: Sequence[str] = ()) -> Ac
         countries = f" (available in: {', '.join(cause.countries)})" if cause.countries else ""
         return AcquisitionError(Status.GEO_BLOCKED, message + countries)
     if isinstance(cause, HTTPError):
-        code = cause.status
-        status = (
-            Status.RATE_LIMITED if code == 429 else Status.BLOCKED if code == 403 else None
-        ) or Status.UNAVAILABLE
-        return AcquisitionError(status, message)
+        status = {429: Status.RATE_LIMITED, 403: Status.BLOCKED}.get(cause.status)
+        return AcquisitionError(status or Status.UNAVAILABLE, message)
     status = status_of_message(str(exc))
     if status is None and isinstance(cause, TransportError):
         status = Status.NETWORK_TIMEOUT

@@ -13,6 +13,7 @@ import av
 import numpy as np
 import pytest
 from yt_dlp import YoutubeDL
+from yt_dlp.extractor.common import InfoExtractor
 from yt_dlp.networking import Response
 from yt_dlp.networking.exceptions import HTTPError
 from yt_dlp.utils import DownloadError, ExtractorError, GeoRestrictedError
@@ -149,6 +150,24 @@ def test_500_then_ok_is_retried_with_backoff(media, dest):
     assert read(uri) == media["/a.mp4"]
     assert len(sleeps) == 1 and 0.009 <= sleeps[0] <= 0.011  # base_delay_s ± jitter
     assert server.count("/a.mp4") == 3
+
+
+@pytest.mark.parametrize(
+    ("kind", "status", "waits"),
+    [("429_then_ok", Status.RATE_LIMITED, [1.0, 1.0]), ("500_then_ok", Status.UNAVAILABLE, None)],
+)
+def test_persistent_429_or_5xx_ends_with_its_status_after_all_attempts(
+    media, dest, kind, status, waits
+):
+    server = Loopback(media, {"/a.mp4": Fault(kind, times=100)}, retry_after="1")
+    sleeps: list[float] = []
+    with server as base, pytest.raises(AcquisitionError) as info:
+        download(f"{base}/a.mp4", "vid", dest, CFG, pacer=Pacer(0), sleep=sleeps.append)
+    assert info.value.status == status
+    assert f"HTTP Error {kind[:3]}" in info.value.message
+    assert server.count("/a.mp4") == CFG.retry.max_attempts
+    assert len(sleeps) == CFG.retry.max_attempts - 1 and (waits is None or sleeps == waits)
+    assert listing(dest) == []
 
 
 @pytest.mark.parametrize("kind", ["reset_mid_body", "truncated"])
@@ -320,6 +339,8 @@ def test_video_id_for_keeps_youtube_ids_and_is_stable():
         video_id_for({"id": "Pasta Night", "webpage_url": url, "extractor_key": "Generic"}) == vid
     )
     assert video_id_for(url.replace("8000", "8001")) != vid
+    quoted = "http://127.0.0.1:8000/clips/Pasta%20Night.mp4?t=1"
+    assert video_id_for(quoted).startswith("Pasta-Night-")  # unquoted, the query left out
 
 
 # --- error mapping --------------------------------------------------------------------------------
@@ -507,6 +528,122 @@ def test_list_source_of_a_single_url_is_one_entry_and_failures_are_mapped(media)
         }
     ]
     assert info.value.status == Status.UNAVAILABLE
+
+
+# --- YouTube-shaped results and failures, through yt-dlp's real wrapping (no network) ------------
+
+TABS = {"videos": ["dQw4w9WgXcQ", "-jqJGoxY7y8"], "shorts": ["abcdefghijk", "A_B-c1d2e3f"]}
+FAILURES = {
+    "private": "Private video. Sign in if you've been granted access to this video",
+    "bot": "Sign in to confirm you\u2019re not a bot. Use --cookies-from-browser or --cookies",
+    "age": "Sign in to confirm your age. This video may be inappropriate for some users.",
+    "removed": "Video unavailable. This video has been removed by the uploader",
+    "session": "Video unavailable. This content isn't available, try again later.",
+    "upcoming": "This live event will begin in 3 hours.",
+}
+
+
+class FakeIE(InfoExtractor):
+    """`fake:<what>`: a channel with two tabs, a tab of YouTube entries, a live video, or a
+    video that fails with YouTube's words (the pattern RELIABILITY.md describes)."""
+
+    IE_NAME = "fake"
+    _VALID_URL = r"fake:(?P<what>\w+)"
+    calls: list[str] = []
+    media_url = ""
+
+    def _real_extract(self, url):
+        what = self._match_valid_url(url).group("what")
+        FakeIE.calls.append(what)
+        if what == "channel":
+            tabs = [self.url_result(f"fake:{tab}", FakeIE) for tab in TABS]
+            return self.playlist_result(tabs, "channel")
+        if what in TABS:
+            entries = [
+                self.url_result(
+                    f"https://www.youtube.com/shorts/{vid}", "Youtube", vid, f"t {vid}", duration=60
+                )
+                for vid in TABS[what]
+            ]
+            return self.playlist_result(entries, what)
+        if what == "geo":
+            self.raise_geo_restricted(countries=["DE"])
+        if what == "live":
+            fmt = {"format_id": "0", "url": FakeIE.media_url, "ext": "mp4", "protocol": "http"}
+            return {"id": "abcdefghijk", "title": "t", "live_status": "is_live", "formats": [fmt]}
+        if what == "broken":
+            return {"id": "abcdefghijk"}["streamingData"]  # a KeyError: layout changed
+        self.raise_no_formats(FAILURES[what], expected=True, video_id="abcdefghijk")
+
+
+@pytest.fixture
+def fake_youtube(monkeypatch) -> AcquireConfig:
+    """download()/list_source() see FakeIE; the config leaves generic out (it matches all)."""
+
+    class WithFake(YoutubeDL):
+        def __init__(self, params=None, auto_init=True):
+            super().__init__(params, auto_init)
+            self.add_info_extractor(FakeIE())
+
+    monkeypatch.setattr(youtube, "YoutubeDL", WithFake)
+    FakeIE.calls = []
+    return replace(CFG, extractors=("youtube.*",))
+
+
+def test_list_source_expands_a_channel_s_tabs_up_to_max_entries(fake_youtube):
+    rows = list_source("fake:channel", fake_youtube, max_entries=3, pacer=Pacer(0))
+    assert FakeIE.calls == ["channel", "videos", "shorts"]
+    assert rows == [
+        {
+            "video_id": vid,
+            "url": f"https://www.youtube.com/watch?v={vid}",  # canonical, never the raw id
+            "title": f"t {vid}",
+            "duration_s": 60.0,
+        }
+        for vid in ["dQw4w9WgXcQ", "-jqJGoxY7y8", "abcdefghijk"]
+    ]
+    FakeIE.calls = []
+    assert len(list_source("fake:channel", fake_youtube, max_entries=2, pacer=Pacer(0))) == 2
+    assert FakeIE.calls == ["channel", "videos"]  # enough after the first tab
+
+
+@pytest.mark.parametrize(
+    ("what", "status"),
+    [
+        ("private", Status.PRIVATE),
+        ("bot", Status.BOT_CHECK),
+        ("age", Status.AGE_RESTRICTED),
+        ("removed", Status.UNAVAILABLE),
+        ("session", Status.RATE_LIMITED),
+        ("upcoming", Status.LIVE),
+        ("geo", Status.GEO_BLOCKED),
+        ("broken", Status.UNAVAILABLE),
+    ],
+)
+def test_youtube_failures_map_through_yt_dlp_without_retries(fake_youtube, dest, what, status):
+    sleeps: list[float] = []
+    with pytest.raises(AcquisitionError) as info:
+        download(
+            f"fake:{what}", "abcdefghijk", dest, fake_youtube, pacer=Pacer(0), sleep=sleeps.append
+        )
+    assert info.value.status == status
+    assert sleeps == []  # one attempt of ours: retrying cannot help
+    # yt-dlp itself retries a geo block once with a faked X-Forwarded-For (geo_bypass; the
+    # YouTube extractor turns that off).
+    assert FakeIE.calls == [what] * (2 if what == "geo" else 1)
+    assert listing(dest) == []
+    if what == "geo":
+        assert "DE" in info.value.message
+
+
+def test_live_video_is_refused_before_any_media_request(fake_youtube, media, dest):
+    server = Loopback(media)
+    with server as base:
+        FakeIE.media_url = f"{base}/a.mp4"
+        with pytest.raises(AcquisitionError) as info:
+            download("fake:live", "abcdefghijk", dest, fake_youtube, pacer=Pacer(0))
+    assert info.value.status == Status.LIVE
+    assert server.count("/a.mp4") == 0
 
 
 def test_downloaded_files_of_two_videos_do_not_collide(media, dest):
