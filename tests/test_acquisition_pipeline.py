@@ -69,6 +69,8 @@ def test_url_list_goes_through_every_stage_and_reruns_download_nothing(served, t
     videos = {r["title"]: r for r in pq.read_table(f"{out}/discover/videos.parquet").to_pylist()}
     ids = {t: v["video_id"] for t, v in videos.items()}
     assert all(v["source"] == "url" for v in videos.values())
+    info = Path(out, "discover", "info", f"{ids['pasta-recipe']}.json.gz")
+    assert info.stat().st_size > 0  # the probe's info: the download reuses it
 
     filtered = _status(out, "filter")
     assert filtered[ids["cat-video"]]["status"] == "off_topic"
@@ -154,8 +156,9 @@ def test_retry_failed_re_requests_exactly_the_retryable_failures(tmp_path):
         again = {p: server.count(p) - counts[p] for p in files}
 
     assert {p for p, n in again.items() if n} == set(RETRYABLE_FAULTS)
-    assert again["/gone-recipe.mp4"] == 3  # probe, then the download's extract + GET
-    assert again["/busy-recipe.mp4"] == again["/slow-recipe.mp4"] == again["/cut-recipe.mp4"] == 2
+    # The probe, then the media GET: the download runs on the probe's cached info.
+    assert again["/gone-recipe.mp4"] == 2
+    assert again["/busy-recipe.mp4"] == again["/slow-recipe.mp4"] == again["/cut-recipe.mp4"] == 1
     download = _status(out, "download")
     assert {p: download[vid[p]]["status"] for p in RETRYABLE_FAULTS} == dict.fromkeys(
         RETRYABLE_FAULTS, "ok"

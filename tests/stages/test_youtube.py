@@ -3,9 +3,11 @@
 
 import hashlib
 import io
+import json
 import os
 import shutil
 import tempfile
+import threading
 import time
 from dataclasses import replace
 
@@ -19,7 +21,7 @@ from yt_dlp.networking.exceptions import HTTPError
 from yt_dlp.utils import DownloadError, ExtractorError, GeoRestrictedError
 
 from schemas import Status
-from stages import youtube
+from stages import youtube, youtube_errors, ytdlp
 from stages.media import write_video
 from stages.polite import Pacer, RetryPolicy
 from stages.store import validate_video_id
@@ -398,23 +400,23 @@ def _download_error(cause: BaseException, text: str) -> DownloadError:
 def test_structured_causes_win_over_text_and_retry_after_is_read():
     err = _http_error(429, {"Retry-After": "7"})
     exc = _download_error(err, "ERROR: [generic] x: Unable to download webpage: HTTP Error 429")
-    retry = youtube._retry_of(exc)
+    retry = youtube_errors.retry_of(exc)
     assert retry is not None and retry.retry_after_s == 7.0 and retry.reason == "HTTP 429"
     assert to_acquisition_error(exc).status == Status.RATE_LIMITED
     gone = _download_error(_http_error(410, {}), "ERROR: x: HTTP Error 410: Gone")
-    assert youtube._retry_of(gone) is None
+    assert youtube_errors.retry_of(gone) is None
     assert to_acquisition_error(gone).status == Status.UNAVAILABLE
     geo = GeoRestrictedError("The uploader has not made this video available", countries=["DE"])
     mapped = to_acquisition_error(_download_error(geo, f"ERROR: [youtube] {geo.msg}"))
     assert mapped.status == Status.GEO_BLOCKED and "DE" in mapped.message
-    assert youtube._retry_of(_download_error(geo, "x")) is None
+    assert youtube_errors.retry_of(_download_error(geo, "x")) is None
 
 
 def test_missing_javascript_runtime_is_named_with_what_to_install(monkeypatch):
-    monkeypatch.setattr(youtube, "_deno_bin", lambda: "/opt/deno")
+    monkeypatch.setattr(ytdlp, "_deno_bin", lambda: "/opt/deno")
     assert js_runtime_status() is None
-    monkeypatch.setattr(youtube, "_deno_bin", lambda: None)
-    monkeypatch.setattr(youtube.shutil, "which", lambda name: None)
+    monkeypatch.setattr(ytdlp, "_deno_bin", lambda: None)
+    monkeypatch.setattr(ytdlp.shutil, "which", lambda name: None)
     missing = js_runtime_status()
     assert missing is not None and 'pip install "yt-dlp[default,deno]"' in missing
     exc = DownloadError(
@@ -427,18 +429,18 @@ def test_missing_javascript_runtime_is_named_with_what_to_install(monkeypatch):
 
 
 def test_live_wrong_extension_and_declared_size_are_refused_before_download():
-    refuse = youtube._refuse_unwanted
+    refuse = youtube.RefuseUnwanted(max_bytes=10)
     for live in ("is_live", "is_upcoming", "post_live"):
         with pytest.raises(AcquisitionError) as info:
-            refuse({"live_status": live}, incomplete=True, max_bytes=10)
+            refuse({"live_status": live}, incomplete=True)
         assert info.value.status == Status.LIVE
     with pytest.raises(AcquisitionError) as info:
-        refuse({"ext": "exe"}, max_bytes=10)
+        refuse({"ext": "exe"})
     assert info.value.status == Status.UNSAFE_MEDIA
     with pytest.raises(AcquisitionError) as info:
-        refuse({"ext": "webm", "filesize_approx": 11}, max_bytes=10)
+        refuse({"ext": "webm", "filesize_approx": 11})
     assert info.value.status == Status.TOO_LARGE
-    assert refuse({"ext": "mkv", "filesize": 10}, max_bytes=10) is None
+    assert refuse({"ext": "mkv", "filesize": 10}) is None
 
 
 # --- format selection, params, probe, list ------------------------------------------------------
@@ -505,7 +507,7 @@ def test_cookie_file_is_never_rewritten(media, dest, tmp_path):
 def test_probe_makes_one_request_and_returns_metadata(media):
     server = Loopback(media)
     with server as base:
-        meta = probe(f"{base}/b.mp4", CFG, pacer=Pacer(0))
+        meta, info = probe(f"{base}/b.mp4", CFG, pacer=Pacer(0))
     assert meta["video_id"] == video_id_for(f"{base}/b.mp4") and meta["video_id"].startswith("b-")
     assert meta["url"] == f"{base}/b.mp4"
     assert meta["title"] == "b"
@@ -585,7 +587,7 @@ def fake_youtube(monkeypatch) -> AcquireConfig:
             super().__init__(params, auto_init)
             self.add_info_extractor(FakeIE())
 
-    monkeypatch.setattr(youtube, "YoutubeDL", WithFake)
+    monkeypatch.setattr(ytdlp, "YoutubeDL", WithFake)
     FakeIE.calls = []
     return replace(CFG, extractors=("youtube.*",))
 
@@ -652,3 +654,100 @@ def test_downloaded_files_of_two_videos_do_not_collide(media, dest):
         b = fetch(f"{base}/b.mp4", dest, video_id=video_id_for(f"{base}/b.mp4"))[0]
     assert a != b and read(b) == media["/b.mp4"]
     shutil.rmtree(dest)
+
+
+# --- the request budget: the probe's info reused, one YoutubeDL per thread -----------------------
+
+
+def test_download_on_the_probe_s_info_requests_only_the_media(media, dest):
+    server = Loopback(media)
+    with server as base:
+        url = f"{base}/a.mp4"
+        _, info = probe(url, CFG, pacer=Pacer(0))
+        info = json.loads(json.dumps(info))  # as stages.info_cache keeps it
+        assert server.count("/a.mp4") == 1
+        uri, _, _ = fetch(url, dest, info=info)
+        assert server.count("/a.mp4") == 2  # no second extraction: the media GET only
+        assert read(uri) == media["/a.mp4"]
+        fetch(url, dest, video_id="without")
+        assert server.count("/a.mp4") == 4  # extract + GET
+        stale = {**info, "epoch": time.time() - CFG.info_max_age_s - 60}
+        fetch(url, dest, info=stale, video_id="stale")
+        assert server.count("/a.mp4") == 6  # too old to trust its URLs: extracted again
+
+
+def test_a_refused_cached_stream_url_is_extracted_again_once(media, dest):
+    server = Loopback(media, {"/a.mp4": Fault("403", after=1, times=1)})
+    with server as base:
+        _, info = probe(f"{base}/a.mp4", CFG, pacer=Pacer(0))
+        uri, _, sleeps = fetch(f"{base}/a.mp4", dest, info=info)
+    assert read(uri) == media["/a.mp4"] and sleeps == []  # within the same attempt
+    assert [h.fault for h in server.hits["/a.mp4"]] == [None, "403", None, None]
+
+
+def test_a_403_after_extracting_again_is_blocked(media, dest):
+    server = Loopback(media, {"/a.mp4": Fault("403", after=1)})
+    with server as base:
+        _, info = probe(f"{base}/a.mp4", CFG, pacer=Pacer(0))
+        err = fails_with_info(f"{base}/a.mp4", dest, info)
+    assert err.status == Status.BLOCKED
+    assert server.count("/a.mp4") == 3  # probe, the cached URL, the fresh extraction: no loop
+
+
+def fails_with_info(url: str, dest: str, info: dict) -> AcquisitionError:
+    with pytest.raises(AcquisitionError) as caught:
+        download(url, "vid", dest, CFG, info=info, pacer=Pacer(0), sleep=lambda s: None)
+    return caught.value
+
+
+def test_one_youtubedl_per_thread_and_configuration(media, dest, monkeypatch):
+    made: list[str] = []
+
+    class Counted(YoutubeDL):
+        def __init__(self, params=None, auto_init=True):
+            made.append(threading.current_thread().name)
+            super().__init__(params, auto_init)
+
+    monkeypatch.setattr(ytdlp, "YoutubeDL", Counted)
+    with Loopback(media) as base:
+        for name in ("a", "b", "a"):
+            fetch(f"{base}/{name}.mp4", dest, video_id=f"v{name}")
+        probe(f"{base}/b.mp4", CFG, pacer=Pacer(0))
+        probe(f"{base}/a.mp4", CFG, pacer=Pacer(0))
+        assert len(made) == 2  # one for downloads, one for probes: not one per call
+        fetch(f"{base}/a.mp4", dest, replace(CFG, max_height=240), video_id="small")
+        assert len(made) == 3  # another configuration
+        other = threading.Thread(target=fetch, args=(f"{base}/b.mp4", dest), name="other")
+        other.start()
+        other.join()
+    assert made[-1] == "other" and len(made) == 4
+    assert sorted(os.listdir(dest)) == ["small.mp4", "va.mp4", "vb.mp4", "vid.mp4"]
+
+
+def _damaged(data: bytes) -> bytes:
+    """`data` (an mp4 with its index at the end) with the first 64 KiB of frames overwritten."""
+    start = data.index(b"mdat") + 4
+    noise = np.random.default_rng(1).bytes(64 * 1024)
+    return data[:start] + noise + data[start + len(noise) :]
+
+
+@pytest.mark.parametrize(
+    ("name", "mangle", "status"),
+    [
+        ("whole", lambda d: d, None),
+        ("damaged_frames", _damaged, Status.CORRUPT_MEDIA),  # opens; the first packet fails
+        ("cut_before_index", lambda d: d[: len(d) // 2], Status.CORRUPT_MEDIA),
+        ("html", lambda d: b"<!DOCTYPE html><html><body>Busy</body></html>", Status.CORRUPT_MEDIA),
+        ("audio_only", None, Status.NO_VIDEO_STREAM),
+    ],
+)
+def test_verify_media_opens_and_decodes_the_first_packet(media, tmp_path, name, mangle, status):
+    path = tmp_path / f"{name}.mp4"
+    data = media["/audio.mp4"] if mangle is None else mangle(media["/a.mp4"])
+    path.write_bytes(data)
+    if status is None:
+        youtube.verify_media(str(path))
+        return
+    with pytest.raises(AcquisitionError) as caught:
+        youtube.verify_media(str(path))
+    assert caught.value.status == status
