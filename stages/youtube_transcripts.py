@@ -264,8 +264,9 @@ def fetch_json3_track(
     """The transcript in `track`'s json3 file: ONE GET (on `make_session(cfg)`), paced and
     retried like every request here, parsed by `stages.captions.parse_json3`.
 
-    None when the file is not served (its URL expired: 403, 404, 410...): the caller asks
-    youtube-transcript-api instead. Raises `TranscriptError` like `fetch_transcript`.
+    None when the file is not served (its URL expired: 403, 404, 410...; or an empty body):
+    the caller asks youtube-transcript-api instead. Raises `TranscriptError` like
+    `fetch_transcript`.
     """
     from stages.captions import parse_json3
 
@@ -286,7 +287,7 @@ def fetch_json3_track(
         )
     except _EXPECTED as exc:
         raise _to_transcript_error(exc, proxied=cfg.proxies is not None) from exc
-    if data is None:
+    if data is None or not data.strip():  # YouTube answers 200 and nothing without a PO token
         return None
     snippets = parse_json3(data.decode("utf-8", errors="replace"))
     if not snippets:

@@ -38,7 +38,11 @@ AUTO = {  # speech recognition: one snippet per word (tOffsetMs)
         },  # fmt: skip
     ]
 }
-FILES = {"/auto.json3": json.dumps(AUTO).encode(), "/empty.json3": b'{"events": []}'}
+FILES = {
+    "/auto.json3": json.dumps(AUTO).encode(),
+    "/empty.json3": b'{"events": []}',
+    "/blank.json3": b"",  # what YouTube serves when it wants a PO token
+}
 
 
 def _tracks(base: str, **kinds: dict[str, str]) -> dict:
@@ -77,7 +81,7 @@ def test_one_get_of_the_json3_file_gives_the_word_timed_transcript():
     assert (t.language_code, t.is_generated, t.source) == ("en", True, "json3")
 
 
-def test_429_is_retried_and_an_expired_url_falls_back_to_the_library():
+def test_429_is_retried_and_an_expired_url_or_a_blank_answer_falls_back_to_the_library():
     server = Loopback(FILES, {"/auto.json3": "429_then_ok", "/gone.json3": "404"})
     sleeps: list[float] = []
     with server as base:
@@ -86,6 +90,8 @@ def test_429_is_retried_and_an_expired_url_falls_back_to_the_library():
         t = fetch_json3_track(auto, session, CFG, pacer=Pacer(0), sleep=sleeps.append)
         gone = Json3Track(f"{base}/gone.json3", "en", True)
         assert fetch_json3_track(gone, session, CFG, pacer=Pacer(0)) is None
+        blank = Json3Track(f"{base}/blank.json3", "en", True)
+        assert fetch_json3_track(blank, session, CFG, pacer=Pacer(0)) is None
     assert len(t.snippets) == 3 and sleeps == [pytest.approx(1.0, abs=0.2)]  # Retry-After: 1
     assert server.count("/auto.json3") == 2 and server.count("/gone.json3") == 1
 
