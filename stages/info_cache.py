@@ -4,8 +4,8 @@ second extraction: `OUT/discover/info/<video_id>.json.gz` (gzip JSON of
 
 Written by `discover` (atomically, so a reader never sees half a file), read by `download`,
 which reuses it while it is younger than `AcquireConfig.info_max_age_s`: the info holds the
-stream URLs, and YouTube's expire after about 6 hours. It may hold cookies-derived URLs:
-it lives under OUT like the media it points at.
+stream URLs, and YouTube's expire after about 6 hours. `stages.youtube.probe` drops the
+cookies yt-dlp copies into it (`--cookies` never lands under OUT).
 """
 
 import gzip

@@ -219,7 +219,17 @@ def probe(
         "caption_languages": sorted(k for k in info.get("subtitles") or {} if k != "live_chat"),
         "auto_caption_languages": sorted(info.get("automatic_captions") or {}),
     }
-    return meta, YoutubeDL.sanitize_info(info, remove_private_keys=True)
+    return meta, _without_cookies(YoutubeDL.sanitize_info(info, remove_private_keys=True))
+
+
+def _without_cookies(value: Any) -> Any:
+    """`value` without any "cookies" entry (yt-dlp copies `--cookies` into each format): the
+    info is kept under OUT, the cookies stay in the YoutubeDL's jar, which the download uses."""
+    if isinstance(value, dict):
+        return {k: _without_cookies(v) for k, v in value.items() if k != "cookies"}
+    if isinstance(value, list):
+        return [_without_cookies(v) for v in value]
+    return value
 
 
 # --- downloading ---------------------------------------------------------------------------------

@@ -676,6 +676,19 @@ def test_download_on_the_probe_s_info_requests_only_the_media(media, dest):
         assert server.count("/a.mp4") == 6  # too old to trust its URLs: extracted again
 
 
+def test_the_probe_s_info_never_holds_the_cookies(media, dest, tmp_path):
+    cookies = tmp_path / "cookies.txt"
+    jar = "# Netscape HTTP Cookie File\n127.0.0.1\tFALSE\t/\tFALSE\t0\tsid\tsecret42\n"
+    cookies.write_text(jar)
+    cfg = replace(CFG, cookies=str(cookies))
+    with Loopback(media) as base:
+        _, info = probe(f"{base}/a.mp4", cfg, pacer=Pacer(0))
+        assert info["formats"][0]["url"] == f"{base}/a.mp4"
+        assert "secret42" not in json.dumps(info)  # yt-dlp put it in each format's "cookies"
+        uri, _, _ = fetch(f"{base}/a.mp4", dest, cfg, info=info)
+    assert read(uri) == media["/a.mp4"]
+
+
 def test_a_refused_cached_stream_url_is_extracted_again_once(media, dest):
     server = Loopback(media, {"/a.mp4": Fault("403", after=1, times=1)})
     with server as base:
