@@ -38,6 +38,7 @@ from yt_dlp.utils import DownloadError
 
 from schemas.status import Status
 from stages.info_cache import info_age_s
+from stages.media import video_stream
 from stages.polite import Pacer
 from stages.store import atomic_write, validate_video_id
 from stages.youtube_errors import (
@@ -358,19 +359,12 @@ def verify_media(path: str) -> None:
     One packet, one thread: about as cheap as opening the file."""
     try:
         with av.open(path) as container:
-            fmt = container.format.name
-            if fmt.startswith("image2") or fmt.endswith("_pipe"):
-                raise AcquisitionError(Status.NO_VIDEO_STREAM, f"a still image ({fmt})")
-            attached = av.stream.Disposition.attached_pic
-            videos = [s for s in container.streams.video if not s.disposition & attached]
-            if not videos:
-                kinds = [s.type for s in container.streams] or ["none"]
-                raise AcquisitionError(Status.NO_VIDEO_STREAM, f"no video stream ({kinds})")
-            codec = videos[0].codec_context
+            stream = video_stream(container, AcquisitionError)
+            codec = stream.codec_context
             if codec is None:
                 raise AcquisitionError(Status.CORRUPT_MEDIA, "the video stream has no decoder")
             codec.thread_count = 1  # one packet: threads cost more than they save
-            packet = next((p for p in container.demux(videos[0]) if p.size), None)
+            packet = next((p for p in container.demux(stream) if p.size), None)
             if packet is None:
                 raise AcquisitionError(Status.CORRUPT_MEDIA, "the video stream has no packet")
             codec.decode(packet)
