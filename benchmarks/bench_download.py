@@ -4,7 +4,7 @@ Both fetch ~4 MB generated H.264 files (640×360, 3 s, noisy so they stay big) f
 loopback server in tests/loopback.py, pace 0, into a local directory.
 plain: `urllib.request.urlopen` + `shutil.copyfileobj` into a file.
 ours: `download()`: yt-dlp's generic extractor (one extra GET), its HTTP downloader into a
-temp dir, the decode check, the copy to `dest/<id>.mp4` through FileSystems, clean-up.
+temp dir beside `dest/<id>.mp4` (a local dest), the decode check, a rename, clean-up.
 ours on info: `download(info=...)` on the probe's info dict, as the pipeline runs it after
 discover (the probes are discover's cost, made before timing): no extraction, the media GET.
 Thread pools of 1, 2 and 4 (aggregate MB/s, best of interleaved runs), twice: unthrottled
@@ -83,7 +83,7 @@ def main(quick: bool = False) -> list[str]:
     verdicts = []
     for link in (None, LINK_RATE):
         name = "unthrottled" if link is None else f"{link / 1e6:g} MB/s per connection"
-        met = True
+        met, missed = [], []
         with Loopback(files, rate=link) as base, tempfile.TemporaryDirectory() as tmp:
             urls = [base + path for path in files]
             infos = {url: probe(url, CFG, pacer=Pacer(0))[1] for url in urls}
@@ -98,7 +98,7 @@ def main(quick: bool = False) -> list[str]:
                     repeats,
                 )
                 ratio, ratio_info = rates["ours"] / rates["plain"], rates["info"] / rates["plain"]
-                met &= ratio_info >= 0.8
+                (met if ratio_info >= 0.8 else missed).append(workers)
                 tag = f"{name}, {workers} thread(s):"
                 lines += [
                     row(f"{tag} plain urllib copy", rates["plain"] / 1e6, "MB/s"),
@@ -110,7 +110,9 @@ def main(quick: bool = False) -> list[str]:
                     for key, what in (("ours", "download()"), ("info", "download(info)")):
                         cost = (1 / rates[key] - 1 / rates["plain"]) * mb * 1e6 / n_videos
                         lines.append(row(f"fixed cost of {what} per file", cost * 1e3, "ms"))
-        verdicts.append(f"  {name}: goal ≥ 0.8 {'met' if met else 'NOT met'} at 1, 2, 4 threads")
+        verdicts.append(
+            f"  {name}: goal ≥ 0.8 met with {met or 'no'} thread(s), not with {missed or 'none'}"
+        )
     return lines + verdicts
 
 

@@ -29,10 +29,17 @@ VIDEO_EXTENSIONS = frozenset({".mp4", ".mkv", ".mov", ".webm"})
 
 
 def list_video_files(source_dir: str) -> list[str]:
-    """Every video file under `source_dir` (recursive), sorted."""
-    pattern = FileSystems.join(source_dir.rstrip("/"), "**")
+    """Every video file under `source_dir` (recursive), sorted. Hidden files and anything in a
+    hidden dir are skipped: macOS `._x.mp4` forks, a killed download's `.yt-*` temp dir."""
+    root = source_dir.rstrip("/")
+    pattern = FileSystems.join(root, "**")
     paths = [m.path for r in FileSystems.match([pattern]) for m in r.metadata_list]
-    return sorted(p for p in paths if PurePosixPath(p).suffix.lower() in VIDEO_EXTENSIONS)
+    return sorted(
+        p
+        for p in paths
+        if PurePosixPath(p).suffix.lower() in VIDEO_EXTENSIONS
+        and not any(part.startswith(".") for part in PurePosixPath(p[len(root) :]).parts)
+    )
 
 
 def local_video_ids(rel_paths: list[str]) -> list[str]:

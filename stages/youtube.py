@@ -288,8 +288,10 @@ def download(
     download once `cfg.wall_clock_s` has passed since the first attempt began, or once more
     bytes than the cap arrived; a silent connection is ended by `socket_timeout_s` (worst
     case: the wall clock plus ~3 socket timeouts). The file must pass `verify_media`; it is
-    then copied through `FileSystems` to a temp name and renamed, so a final name always
-    means a complete, verified file. Local temp files are removed whatever happens.
+    then renamed into place (a local `dest_dir` holds the attempt's hidden temp dir, so this
+    is a rename on one filesystem) or, for a remote `dest_dir` (gs://), copied through
+    `FileSystems` to a temp name and renamed: a final name always means a complete, verified
+    file. Temp files are removed whatever happens.
     """
     try:
         validate_video_id(video_id)
@@ -313,7 +315,12 @@ def download(
             raise AcquisitionError(Status.TOO_LARGE, f"over {cfg.max_filesize_mb:g} MB")
 
     h.hook = hook
-    with tempfile.TemporaryDirectory(prefix="videobert-yt-") as tmp:
+    local = _is_local(dest_dir)
+    if local:
+        os.makedirs(dest_dir, exist_ok=True)
+    # A local destination gets the temp dir beside the final name: publishing is then a rename
+    # on the same filesystem, not a second write of every byte.
+    with tempfile.TemporaryDirectory(prefix=".yt-", dir=dest_dir if local else None) as tmp:
 
         def run_ydl() -> tuple[dict, str]:
             nonlocal info
@@ -349,7 +356,7 @@ def download(
         )
         verify_media(path)
         size = os.path.getsize(path)
-        return _publish(path, dest_dir, f"{video_id}.{ext}"), size
+        return _publish(path, dest_dir, f"{video_id}.{ext}", local), size
 
 
 def verify_media(path: str) -> None:
@@ -372,10 +379,18 @@ def verify_media(path: str) -> None:
         raise AcquisitionError(Status.CORRUPT_MEDIA, f"does not decode: {exc}") from None
 
 
-def _publish(local: str, dest_dir: str, name: str) -> str:
-    """Copy `local` to `dest_dir/name` through FileSystems: a temp name, then a rename."""
+def _is_local(path: str) -> bool:
+    return "://" not in path
+
+
+def _publish(tmp: str, dest_dir: str, name: str, local: bool) -> str:
+    """Move the verified file `tmp` to `dest_dir/name`: a rename when local, else a copy
+    through FileSystems to a temp name, then a rename."""
     final = FileSystems.join(dest_dir, name)
-    with open(local, "rb") as src:
+    if local:
+        os.replace(tmp, final)
+        return final
+    with open(tmp, "rb") as src:
         atomic_write(final, lambda dst: shutil.copyfileobj(src, dst, _COPY_CHUNK))
     return final
 
