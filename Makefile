@@ -8,7 +8,7 @@ ARGS ?=
 STAGE ?=
 
 .DEFAULT_GOAL := help
-.PHONY: help install corpus stage pretrain test bench lint clean
+.PHONY: help install corpus stage inspect report pretrain eval test bench lint clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
@@ -28,8 +28,17 @@ stage: install ## rerun one stage from its inputs on disk: make stage STAGE=feat
 	@test -n "$(STAGE)" || { echo "usage: make stage STAGE=discover|frames|features|kmeans|tokens|corpus"; exit 2; }
 	$(BIN)/python -m pipelines.corpus --out=$(OUT) --stages=$(STAGE) $(ARGS)
 
+inspect: install ## summarise OUT: stages, failures, corpus stats (ARGS=--json, --report)
+	$(BIN)/python -m pipelines.inspect --out=$(OUT) $(ARGS)
+
+report: install ## write the HTML report OUT/report/index.html (+ one page per example video)
+	$(BIN)/python -m pipelines.inspect --out=$(OUT) --report $(ARGS) > /dev/null
+
 pretrain: install ## pretrain VideoBERT on OUT/corpus (ARGS='--preset paper', '--resume', '--steps N')
 	$(BIN)/python -m model.train --corpus=$(OUT)/corpus/segments.parquet --centroids=$(OUT)/kmeans/centroids.parquet --out=$(OUT)/pretrain $(ARGS)
+
+eval: install ## evaluate OUT/pretrain/final: zero-shot verb/noun, forecasting, text-to-video → OUT/eval/metrics.json
+	$(BIN)/python -m model.evaluate --model=$(OUT)/pretrain/final --out=$(OUT) $(ARGS)
 
 test: install ## run the offline test suite
 	$(BIN)/pytest -q $(ARGS)

@@ -2,7 +2,7 @@
 
 python -m benchmarks                 # all
 python -m benchmarks --only frames   # one (frames, features, kmeans, punctuation, pipeline, memory,
-                                     #      download, pretrain)
+                                     #      download, inspect, pretrain, learnability)
 python -m benchmarks --quick         # smaller inputs
 """
 
@@ -12,15 +12,9 @@ import logging
 import time
 
 BENCHES = (
-    "frames",
-    "features",
-    "kmeans",
-    "punctuation",
-    "pipeline",
-    "memory",
-    "download",
-    "pretrain",
-)
+    "frames", "features", "kmeans", "punctuation", "pipeline", "memory", "download", "inspect",
+    "pretrain", "learnability",
+)  # fmt: skip
 
 
 def main() -> None:

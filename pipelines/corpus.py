@@ -118,6 +118,7 @@ def acquire_config(o: CorpusOptions):
         retry=RetryPolicy(deadline_s=o.download_timeout_s),
         cookies=o.cookies,
         proxy=o.proxy,
+        info_max_age_s=o.info_max_age_s,
     )
 
 

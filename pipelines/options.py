@@ -95,6 +95,9 @@ class CorpusOptions(PipelineOptions):
         a("--socket_timeout_s", type=float, default=20.0, help="per-request network timeout")
         a("--min_interval_s", type=float, default=1.0, help="global pace between YouTube "
           "requests of one worker (downloads and metadata)")  # fmt: skip
+        a("--info_max_age_s", type=float, default=4 * 3600.0,
+          help="download on the probe's info (no second extraction) while it is younger "
+          "than this; its stream URLs expire")  # fmt: skip
         a("--cookies", default=None, help="cookies.txt for yt-dlp (age/bot checks)")
         a("--proxy", default=None, help="proxy URL for yt-dlp")
         a("--sample_videos", type=int, default=36, help="sample world: number of videos")

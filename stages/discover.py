@@ -22,16 +22,24 @@ from apache_beam.io.filesystems import FileSystems
 from apache_beam.metrics import Metrics
 
 from schemas import STATUS, VIDEOS, Status
+from stages.info_cache import save_info
 from stages.store import RETRYABLE, StageStore, status_row, validate_video_id, write_table
 
 VIDEO_EXTENSIONS = frozenset({".mp4", ".mkv", ".mov", ".webm"})
 
 
 def list_video_files(source_dir: str) -> list[str]:
-    """Every video file under `source_dir` (recursive), sorted."""
-    pattern = FileSystems.join(source_dir.rstrip("/"), "**")
+    """Every video file under `source_dir` (recursive), sorted. Hidden files and anything in a
+    hidden dir are skipped: macOS `._x.mp4` forks, a killed download's `.yt-*` temp dir."""
+    root = source_dir.rstrip("/")
+    pattern = FileSystems.join(root, "**")
     paths = [m.path for r in FileSystems.match([pattern]) for m in r.metadata_list]
-    return sorted(p for p in paths if PurePosixPath(p).suffix.lower() in VIDEO_EXTENSIONS)
+    return sorted(
+        p
+        for p in paths
+        if PurePosixPath(p).suffix.lower() in VIDEO_EXTENSIONS
+        and not any(part.startswith(".") for part in PurePosixPath(p[len(root) :]).parts)
+    )
 
 
 def local_video_ids(rel_paths: list[str]) -> list[str]:
@@ -145,8 +153,8 @@ class ExpandSourceFn(beam.DoFn):
 
 
 class ProbeFn(beam.DoFn):
-    """entry → its VIDEOS record (one paced yt-dlp metadata request, cached by video id) or a
-    `status` row saying why not."""
+    """entry → its VIDEOS record (one paced yt-dlp extraction, cached by video id, its info
+    dict kept in `stages.info_cache` for the download) or a `status` row saying why not."""
 
     def __init__(self, out: str, acquire_cfg, retry_failed: bool):
         self._out, self._cfg, self._retry_failed = out, acquire_cfg, retry_failed
@@ -177,7 +185,7 @@ class ProbeFn(beam.DoFn):
             return
         t0 = time.monotonic()
         try:
-            meta = youtube.probe(entry["url"], self._cfg)
+            meta, info = youtube.probe(entry["url"], self._cfg)
         except youtube.AcquisitionError as e:
             seconds = time.monotonic() - t0
             yield beam.pvalue.TaggedOutput(
@@ -185,6 +193,7 @@ class ProbeFn(beam.DoFn):
             )
             return
         self._probed.inc()
+        save_info(self._out, vid, info)  # the download reuses it: no second extraction
         record = remote_record({**meta, "video_id": vid})
         self._store.write_data(vid, pa.Table.from_pylist([record], schema=VIDEOS), "probe")
         yield record

@@ -1,8 +1,9 @@
 """download: a kept video record (from `filter`) → its media file under `OUT/download/videos/`.
 
 Remote records (YouTube, or any URL yt-dlp can fetch) are downloaded through
-`stages.youtube.download` (paced, retried, wall-clock capped, verified by decoding before it
-counts); local and sample records pass through untouched. Each downloaded video also gets
+`stages.youtube.download` (paced, retried, wall-clock capped, verified before it counts), on
+the info dict discover kept (`stages.info_cache`: no second extraction while it is fresh);
+local and sample records pass through untouched. Each downloaded video also gets
 `OUT/download/data/<id>.parquet`: its VIDEOS record with `uri` pointing at the file, which is
 what later stages read. A finished video is never downloaded again; a failure is retried only
 with `--retry_failed` and only when retrying can help (`rate_limited`, `network_timeout`, ...).
@@ -17,6 +18,7 @@ from apache_beam.io.filesystems import FileSystems
 from apache_beam.metrics import Metrics
 
 from schemas import VIDEOS, Status
+from stages.info_cache import load_info
 from stages.store import RETRYABLE, PartitionFinishedFn, StageStore, fingerprint, status_row
 
 log = logging.getLogger(__name__)
@@ -40,7 +42,8 @@ class DownloadFn(beam.DoFn):
 
         vid, t0 = video["video_id"], time.monotonic()
         try:
-            uri, size = download(video["url"], vid, self._dest, self._cfg)
+            info = load_info(self._out, vid)  # the probe's, when discover kept it
+            uri, size = download(video["url"], vid, self._dest, self._cfg, info=info)
         except AcquisitionError as e:
             log.warning("download %s: %s (%s)", vid, e.status, e.message)
             seconds = time.monotonic() - t0

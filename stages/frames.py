@@ -52,6 +52,7 @@ from av.video.reformatter import VideoReformatter
 from PIL import Image, ImageOps
 
 from schemas.status import Status, StatusError
+from stages.media import video_stream
 
 STAGE = "frames"
 UNCOMPRESSED = CompressionTypes.UNCOMPRESSED  # never guess compression from the file name
@@ -85,15 +86,7 @@ class MediaError(StatusError):
 
 def _video_stream(container: av.container.InputContainer, cfg: FramesConfig):
     """The stream to decode, validated from the header alone."""
-    fmt = container.format.name
-    if fmt.startswith("image2") or fmt.endswith("_pipe"):
-        raise MediaError(Status.NO_VIDEO_STREAM, f"a still image ({fmt}), not a video")
-    attached = av.stream.Disposition.attached_pic
-    videos = [s for s in container.streams.video if not s.disposition & attached]
-    if not videos:
-        kinds = [s.type for s in container.streams] or ["none"]
-        raise MediaError(Status.NO_VIDEO_STREAM, f"no video stream (streams: {kinds})")
-    stream = videos[0]
+    stream = video_stream(container, MediaError)
     ctx = stream.codec_context
     if ctx.width * ctx.height > cfg.max_pixels:
         raise MediaError(

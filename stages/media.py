@@ -1,8 +1,10 @@
 """Encoding real video files with PyAV (no ffmpeg binary needed).
 
-Used by the sample world to render its videos and by the tests to build edge-case files
-(variable frame rate, non-integer rates, B-frames, display rotation, Matroska without
-durations). Frames are encoded as they arrive, so memory stays flat in video length.
+`write_video` is used by the sample world to render its videos and by the tests to build
+edge-case files (variable frame rate, non-integer rates, B-frames, display rotation, Matroska
+without durations). Frames are encoded as they arrive, so memory stays flat in video length.
+`video_stream` is the one rule, shared by the download check and the frames stage, for which
+stream of a container is "the video".
 """
 
 from collections.abc import Iterable, Sequence
@@ -11,6 +13,22 @@ from pathlib import Path
 
 import av
 import numpy as np
+
+from schemas.status import Status, StatusError
+
+
+def video_stream(container: av.container.InputContainer, error: type[StatusError] = StatusError):
+    """The container's first real video stream (not cover art); `error(NO_VIDEO_STREAM, ...)`
+    for a still image or a file without one."""
+    fmt = container.format.name
+    if fmt.startswith("image2") or fmt.endswith("_pipe"):
+        raise error(Status.NO_VIDEO_STREAM, f"a still image ({fmt}), not a video")
+    attached = av.stream.Disposition.attached_pic
+    videos = [s for s in container.streams.video if not s.disposition & attached]
+    if not videos:
+        kinds = [s.type for s in container.streams] or ["none"]
+        raise error(Status.NO_VIDEO_STREAM, f"no video stream (streams: {kinds})")
+    return videos[0]
 
 
 def write_video(

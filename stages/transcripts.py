@@ -2,7 +2,8 @@
 
 Sources (one output schema): sidecar files beside the video (WebVTT incl. YouTube's
 auto-caption VTT, SRT, YouTube json3, the sample world's JSON; `stages.captions`) or YouTube
-itself through youtube-transcript-api (`stages.youtube_transcripts`).
+itself: the json3 file of the track discover's probe listed (one request), else through
+youtube-transcript-api (`stages.youtube_transcripts`).
 """
 
 import logging
@@ -16,6 +17,7 @@ from apache_beam.metrics import Metrics
 from schemas import TRANSCRIPTS, Status
 from stages.asr import Snippet, Transcript, TranscriptError, language_rank
 from stages.captions import choose_sidecar, clean_text, find_sidecars, load_caption_file
+from stages.info_cache import load_info
 from stages.polite import YOUTUBE, Pacer
 from stages.store import RETRYABLE, PartitionFinishedFn, StageStore, fingerprint, status_row
 
@@ -108,10 +110,14 @@ class FetchTranscriptsFn(beam.DoFn):
             )
         cfg = self._cfg.youtube or yt.YouTubeTranscriptConfig(languages=self._cfg.languages)
         if self._api is None:  # one session per DoFn instance (the API is not thread-safe)
-            self._api = yt.make_api(cfg)
+            self._session, self._api = yt.make_session(cfg), yt.make_api(cfg)
         pacer = Pacer.shared(YOUTUBE, cfg.min_interval_s)
+        info = load_info(self._out, video_id)  # the probe's: it lists the tracks' files
+        track = yt.choose_json3_track(info, cfg.languages) if info else None
         try:
-            t = yt.fetch_transcript(self._api, video_id, cfg, pacer=pacer)
+            t = yt.fetch_json3_track(track, self._session, cfg, pacer=pacer) if track else None
+            if t is None:
+                t = yt.fetch_transcript(self._api, video_id, cfg, pacer=pacer)
         except TranscriptError as e:
             self._blocked_in_a_row = self._blocked_in_a_row + 1 if e.status == Status.BLOCKED else 0
             raise

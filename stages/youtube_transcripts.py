@@ -6,6 +6,10 @@
 tracks) and one `Transcript.fetch()` (the timedtext XML), each paced by the process-wide
 YouTube `Pacer` and retried by `stages.polite`.
 
+When discover's probe already listed the tracks (yt-dlp's info, `stages.info_cache`),
+`choose_json3_track` + `fetch_json3_track` need ONE request instead: the chosen track's json3
+file, parsed by `stages.captions.parse_json3`; None (then the library) when it is not served.
+
 How the library fails, and what we make of it (youtube-transcript-api 1.2.5):
 - It turns every HTTP 429 into `IpBlocked` and any other HTTP error into `YouTubeRequestFailed`
   whose text is all that is left of the response. So the session `make_api` builds raises
@@ -23,7 +27,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import Any, TypeVar
-from urllib.parse import urlsplit
+from urllib.parse import parse_qs, urlsplit
 from xml.etree.ElementTree import ParseError
 
 import requests
@@ -125,19 +129,27 @@ def _raise_retryable_status(response: requests.Response, *args: Any, **kwargs: A
     return response
 
 
-def make_api(
+def make_session(
     cfg: YouTubeTranscriptConfig, session: requests.Session | None = None
-) -> YouTubeTranscriptApi:
-    """A `YouTubeTranscriptApi` on `session` (a new one by default) set up for `cfg`.
-
-    Not thread-safe (its Session holds cookies): build one per DoFn instance in `setup()`.
-    The session's http(s) adapters are replaced by ones applying `cfg.timeout_s` and proxies.
-    """
+) -> requests.Session:
+    """`session` (a new one by default) with http(s) adapters applying `cfg.timeout_s` and
+    proxies, and a 429 or 5xx raised as `requests.HTTPError` (for the retry loop)."""
     session = requests.Session() if session is None else session
     adapter = _YouTubeAdapter(cfg.timeout_s, cfg.proxies)
     session.mount("https://", adapter)
     session.mount("http://", adapter)
     session.hooks["response"].append(_raise_retryable_status)
+    return session
+
+
+def make_api(
+    cfg: YouTubeTranscriptConfig, session: requests.Session | None = None
+) -> YouTubeTranscriptApi:
+    """A `YouTubeTranscriptApi` on `make_session(cfg, session)`.
+
+    Not thread-safe (its Session holds cookies): build one per DoFn instance in `setup()`.
+    """
+    session = make_session(cfg, session)
     proxy_config = GenericProxyConfig(cfg.proxy_http, cfg.proxy_https) if cfg.proxies else None
     return YouTubeTranscriptApi(proxy_config=proxy_config, http_client=session)
 
@@ -199,6 +211,90 @@ def fetch_transcript(
         message = f"the {fetched.language_code} ({kind}) transcript has no text"
         raise TranscriptError(Status.EMPTY_TRANSCRIPT, message)
     return Transcript(snippets, fetched.language_code, fetched.is_generated, source="youtube")
+
+
+# --- one request: the json3 file of a track the probe listed -------------------------------------
+
+MAX_TRACK_BYTES = 8 * 1024 * 1024
+"""A caption file larger than this is refused (BAD_TRANSCRIPT): hours of word-timed captions
+are ~2 MB."""
+
+
+@dataclass(frozen=True)
+class Json3Track:
+    url: str
+    language_code: str
+    is_generated: bool
+
+
+def choose_json3_track(info: dict, languages: tuple[str, ...]) -> Json3Track | None:
+    """The track of yt-dlp's `info` (`subtitles`: the uploader's, `automatic_captions`: speech
+    recognition) that `choose_track` would take, if it has a json3 file; None otherwise.
+
+    Never a machine translation (yt-dlp lists those as automatic captions too, with `tlang`
+    in their URL): the original ASR track of another language is no English transcript.
+    """
+    ranked = []
+    for is_generated, key in ((False, "subtitles"), (True, "automatic_captions")):
+        for lang, formats in (info.get(key) or {}).items():
+            code = str(lang).removesuffix("-orig")
+            rank = language_rank(code, languages) if lang != "live_chat" else None
+            url = next(
+                (f.get("url") for f in formats or [] if isinstance(f, dict)
+                 and f.get("ext") == "json3" and isinstance(f.get("url"), str)),
+                None,
+            )  # fmt: skip
+            if rank is None or url is None or "tlang" in parse_qs(urlsplit(url).query):
+                continue
+            key_ = (rank[0], is_generated, rank[1], len(ranked))
+            ranked.append((key_, Json3Track(url, code, is_generated)))
+    return min(ranked)[1] if ranked else None
+
+
+def fetch_json3_track(
+    track: Json3Track,
+    session: requests.Session,
+    cfg: YouTubeTranscriptConfig,
+    *,
+    pacer: Pacer | None = None,
+    sleep: Callable[[float], None] = time.sleep,
+    clock: Callable[[], float] = time.monotonic,
+    max_bytes: int = MAX_TRACK_BYTES,
+) -> Transcript | None:
+    """The transcript in `track`'s json3 file: ONE GET (on `make_session(cfg)`), paced and
+    retried like every request here, parsed by `stages.captions.parse_json3`.
+
+    None when the file is not served (its URL expired: 403, 404, 410...; or an empty body):
+    the caller asks youtube-transcript-api instead. Raises `TranscriptError` like
+    `fetch_transcript`.
+    """
+    from stages.captions import parse_json3
+
+    def get() -> bytes | None:
+        with session.get(track.url, stream=True) as r:
+            if not r.ok:  # 429 and 5xx were raised by the session's hook, for the retry loop
+                return None
+            data = r.raw.read(max_bytes + 1, decode_content=True)
+        if len(data) > max_bytes:
+            raise TranscriptError(Status.BAD_TRANSCRIPT, f"caption file over {max_bytes} bytes")
+        return data
+
+    pacer = Pacer.shared(YOUTUBE, cfg.min_interval_s) if pacer is None else pacer
+    label = f"json3 {track.language_code}"
+    try:
+        data = call_with_retries(
+            get, cfg.retry, _classify, pacer=pacer, sleep=sleep, clock=clock, label=label
+        )
+    except _EXPECTED as exc:
+        raise _to_transcript_error(exc, proxied=cfg.proxies is not None) from exc
+    if data is None or not data.strip():  # YouTube answers 200 and nothing without a PO token
+        return None
+    snippets = parse_json3(data.decode("utf-8", errors="replace"))
+    if not snippets:
+        kind = "generated" if track.is_generated else "manual"
+        message = f"the {track.language_code} ({kind}) json3 track has no text"
+        raise TranscriptError(Status.EMPTY_TRANSCRIPT, message)
+    return Transcript(snippets, track.language_code, track.is_generated, source="json3")
 
 
 def _no_track_error(tracks: list[TrackHandle], languages: tuple[str, ...]) -> TranscriptError:

@@ -4,3 +4,17 @@ import os
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+
+
+import pytest  # noqa: E402
+
+
+@pytest.fixture(scope="session")
+def tiny_corpus(tmp_path_factory) -> str:
+    """The whole corpus DAG run once on a 4-video sample world (~8 s); read-only for tests."""
+    from pipelines.corpus import run
+    from tests.test_corpus_pipeline import TINY
+
+    out = str(tmp_path_factory.mktemp("tiny_corpus") / "out")
+    run([f"--out={out}", *TINY])
+    return out

@@ -13,6 +13,7 @@ made and whether it resumed with a Range.
 
 A fault hits requests `after + 1 … after + times` of its path (1-based; `times=None`: all from
 then on). Kinds (body faults cut the body the request asked for, a Range's included):
+    403           403 Forbidden (an expired or IP-bound stream URL)
     404           404 Not Found
     429_then_ok   429 with `Retry-After: <retry_after>` (times defaults to 1)
     500_then_ok   500 (times defaults to 1)
@@ -37,6 +38,7 @@ from typing import Literal
 from urllib.parse import urlsplit
 
 FaultKind = Literal[
+    "403",
     "404",
     "429_then_ok",
     "500_then_ok",
@@ -185,6 +187,8 @@ def _handler_for(server: Loopback) -> type[BaseHTTPRequestHandler]:
             try:
                 if data is None or kind == "404":
                     self._status(404, b"not found")
+                elif kind == "403":
+                    self._status(403, b"forbidden")
                 elif kind == "429_then_ok":
                     self._status(429, b"slow down", {"Retry-After": server.retry_after})
                 elif kind == "500_then_ok":

@@ -1,11 +1,14 @@
 """End to end: a file of URLs on a loopback server → discover → filter → download → corpus."""
 
+from pathlib import Path
+
 import numpy as np
 import pyarrow.parquet as pq
 import pytest
 
 from pipelines.corpus import run
 from stages.media import write_video
+from stages.youtube import video_id_for
 from tests.loopback import Fault, Loopback
 
 ARGS = [
@@ -66,6 +69,8 @@ def test_url_list_goes_through_every_stage_and_reruns_download_nothing(served, t
     videos = {r["title"]: r for r in pq.read_table(f"{out}/discover/videos.parquet").to_pylist()}
     ids = {t: v["video_id"] for t, v in videos.items()}
     assert all(v["source"] == "url" for v in videos.values())
+    info = Path(out, "discover", "info", f"{ids['pasta-recipe']}.json.gz")
+    assert info.stat().st_size > 0  # the probe's info: the download reuses it
 
     filtered = _status(out, "filter")
     assert filtered[ids["cat-video"]]["status"] == "off_topic"
@@ -76,7 +81,6 @@ def test_url_list_goes_through_every_stage_and_reruns_download_nothing(served, t
     assert download[ids["bread-baking"]]["status"] == "ok"
     # The page now serves HTML: yt-dlp finds no video in it ("Unsupported URL").
     assert download[ids["soup-recipe"]]["status"] in ("unavailable", "corrupt_media")
-    from pathlib import Path
 
     assert not list(Path(out, "download", "videos").glob(f"{ids['soup-recipe']}*"))
     assert ids["cat-video"] not in download
@@ -102,3 +106,67 @@ def test_dry_run_sizes_the_job_and_downloads_nothing(served, tmp_path, capsys):
     assert "1 video" in err and "off_topic" in err
     assert server.count("/bread-baking.mp4") - before <= 1  # the metadata probe only
     assert not (tmp_path / "out" / "download").exists()
+
+
+# Served paths whose faults leave a retryable failure, and the status each leaves.
+RETRYABLE_FAULTS = {
+    "/gone-recipe.mp4": (Fault("404"), "discover", "unavailable"),  # the probe fails
+    "/busy-recipe.mp4": (Fault("500_then_ok", after=1, times=99), "download", "unavailable"),
+    "/slow-recipe.mp4": (Fault("429_then_ok", after=1, times=99), "download", "rate_limited"),
+    "/cut-recipe.mp4": (Fault("reset_mid_body", after=1), "download", "network_timeout"),
+}
+# Permanent failures: properties of the video, not of the moment.
+PERMANENT = {
+    "/huge-recipe.mp4": ("download", "too_large"),  # Content-Length 50 GB
+    "/noise-recipe.mp4": ("download", "corrupt_media"),  # random bytes
+    "/cat-video.mp4": ("filter", "off_topic"),
+}
+
+
+def test_retry_failed_re_requests_exactly_the_retryable_failures(tmp_path):
+    names = ["pasta", "gone", "busy", "slow", "cut", "huge"]
+    files = {f"/{n}-recipe.mp4": _video(tmp_path / f"{n}.mp4", i) for i, n in enumerate(names)}
+    files["/noise-recipe.mp4"] = np.random.default_rng(9).bytes(50_000)
+    files["/cat-video.mp4"] = files["/pasta-recipe.mp4"]
+    faults = {p: f for p, (f, _, _) in RETRYABLE_FAULTS.items()}
+    server = Loopback(files, {**faults, "/huge-recipe.mp4": Fault("huge_length", after=1)})
+    urls, out = tmp_path / "urls.txt", str(tmp_path / "out")
+    # The short wall clock ends each retryable failure after 2 attempts (one ~2 s backoff).
+    argv = [f"--out={out}", f"--source={urls}", "--stages=discover,filter,download",
+            *ARGS, "--download_timeout_s=3"]  # fmt: skip
+    with server as base:
+        urls.write_text("".join(f"{base}{p}\n" for p in files))
+        vid = {p: video_id_for(f"{base}{p}") for p in files}
+        run(argv)
+        first = {stage: _status(out, stage) for stage in ("discover", "filter", "download")}
+        expected = {p: (stage, status) for p, (_, stage, status) in RETRYABLE_FAULTS.items()}
+        expected |= {**PERMANENT, "/pasta-recipe.mp4": ("download", "ok")}
+        assert {p: first[stage][vid[p]]["status"] for p, (stage, _) in expected.items()} == {
+            p: status for p, (_, status) in expected.items()
+        }
+
+        counts = {p: server.count(p) for p in files}
+        run(argv)  # without --retry_failed a rerun requests nothing at all
+        assert {p: server.count(p) for p in files} == counts
+        assert _status(out, "download") == first["download"]
+
+        for path in RETRYABLE_FAULTS:  # the server recovers
+            del server.faults[path]
+        run([*argv, "--retry_failed"])
+        again = {p: server.count(p) - counts[p] for p in files}
+
+    assert {p for p, n in again.items() if n} == set(RETRYABLE_FAULTS)
+    # The probe, then the media GET: the download runs on the probe's cached info.
+    assert again["/gone-recipe.mp4"] == 2
+    assert again["/busy-recipe.mp4"] == again["/slow-recipe.mp4"] == again["/cut-recipe.mp4"] == 1
+    download = _status(out, "download")
+    assert {p: download[vid[p]]["status"] for p in RETRYABLE_FAULTS} == dict.fromkeys(
+        RETRYABLE_FAULTS, "ok"
+    )
+    for p, (stage, _) in PERMANENT.items():
+        if stage == "download":
+            assert download[vid[p]] == first["download"][vid[p]]  # the very same row
+    assert download[vid["/pasta-recipe.mp4"]] == first["download"][vid["/pasta-recipe.mp4"]]
+    assert sorted(f.name.rsplit("-", 1)[0] for f in Path(out, "download", "videos").iterdir()) == [
+        "busy-recipe", "cut-recipe", "gone-recipe", "pasta-recipe", "slow-recipe"
+    ]  # fmt: skip

@@ -105,6 +105,31 @@ def test_make_eval_writes_metrics_and_a_table(out, model_dir, capsys):
     assert "sample_world verb" in table and "language_prior" in table and "cross_modal" in table
 
 
+def test_youcook2_zero_shot_on_its_annotation_format(out, model_dir, tmp_path):
+    """Validation captions of videos with tokens are scored; training ones and videos without
+    tokens are not; labels come from the tagger within the top verbs/nouns."""
+
+    def video(subset, *captions):
+        spans = [{"segment": [6 * i, 6 * i + 6], "id": i, "sentence": c}
+                 for i, c in enumerate(captions)]  # fmt: skip
+        return {"duration": 12.0, "subset": subset, "recipe_type": "1", "annotations": spans}
+
+    database = {
+        "sample-0002": video("validation", "cut the tomato", "whisk the eggs"),
+        "sample-0000": video("training", "cut the egg"),
+        "noTokens123": video("validation", "chop the onion"),
+    }
+    ann = tmp_path / "yc2.json"
+    ann.write_text(json.dumps({"database": database}))
+    metrics = main(["--model", str(model_dir), "--out", str(out), "--youcook2", str(ann),
+                    "--metrics", str(tmp_path / "m.json")])  # fmt: skip
+    yc = metrics["zero_shot"]["youcook2"]
+    assert yc["n_clips"] == 2
+    assert yc["verb"]["vocabulary"] == 3  # chop, cut, whisk
+    assert yc["noun"]["vocabulary"] == 3  # egg, onion, tomato
+    assert yc["verb"]["n"] == yc["noun"]["n"] == 2
+
+
 def test_multi_piece_words_score_the_mean_log_prob_of_their_pieces(model_dir):
     model = VideoBertForPreTraining.from_pretrained(model_dir)
     tok = load_tokenizer(None)

@@ -29,6 +29,19 @@ def test_local_records_find_videos_recursively_and_ignore_other_files(tmp_path):
     assert all(r["source"] == "local" and r["uri"].startswith(str(tmp_path)) for r in records)
 
 
+def test_local_records_skip_hidden_files_and_dirs(tmp_path):
+    """macOS `._x.mp4` forks and a killed download's `.yt-*` temp dir are not videos."""
+    (tmp_path / ".yt-abc" / "tmp1").mkdir(parents=True)
+    (tmp_path / ".hidden").mkdir()
+    for name in ["x.mp4", "._x.mp4", ".yt-abc/tmp1/media.mp4", ".hidden/y.mp4"]:
+        (tmp_path / name).write_bytes(b"\0")
+    assert [r["video_id"] for r in local_records(str(tmp_path))] == ["x"]
+    dotted = tmp_path / ".cache" / "videos"  # a hidden dir above the source is fine
+    dotted.mkdir(parents=True)
+    (dotted / "v.mp4").write_bytes(b"\0")
+    assert [r["video_id"] for r in local_records(str(dotted))] == ["v"]
+
+
 def test_discover_local_writes_videos_table(tmp_path):
     src = tmp_path / "src"
     src.mkdir()

@@ -3,9 +3,11 @@
 
 import hashlib
 import io
+import json
 import os
 import shutil
 import tempfile
+import threading
 import time
 from dataclasses import replace
 
@@ -13,12 +15,13 @@ import av
 import numpy as np
 import pytest
 from yt_dlp import YoutubeDL
+from yt_dlp.extractor.common import InfoExtractor
 from yt_dlp.networking import Response
 from yt_dlp.networking.exceptions import HTTPError
 from yt_dlp.utils import DownloadError, ExtractorError, GeoRestrictedError
 
 from schemas import Status
-from stages import youtube
+from stages import youtube, youtube_errors, ytdlp
 from stages.media import write_video
 from stages.polite import Pacer, RetryPolicy
 from stages.store import validate_video_id
@@ -149,6 +152,24 @@ def test_500_then_ok_is_retried_with_backoff(media, dest):
     assert read(uri) == media["/a.mp4"]
     assert len(sleeps) == 1 and 0.009 <= sleeps[0] <= 0.011  # base_delay_s ± jitter
     assert server.count("/a.mp4") == 3
+
+
+@pytest.mark.parametrize(
+    ("kind", "status", "waits"),
+    [("429_then_ok", Status.RATE_LIMITED, [1.0, 1.0]), ("500_then_ok", Status.UNAVAILABLE, None)],
+)
+def test_persistent_429_or_5xx_ends_with_its_status_after_all_attempts(
+    media, dest, kind, status, waits
+):
+    server = Loopback(media, {"/a.mp4": Fault(kind, times=100)}, retry_after="1")
+    sleeps: list[float] = []
+    with server as base, pytest.raises(AcquisitionError) as info:
+        download(f"{base}/a.mp4", "vid", dest, CFG, pacer=Pacer(0), sleep=sleeps.append)
+    assert info.value.status == status
+    assert f"HTTP Error {kind[:3]}" in info.value.message
+    assert server.count("/a.mp4") == CFG.retry.max_attempts
+    assert len(sleeps) == CFG.retry.max_attempts - 1 and (waits is None or sleeps == waits)
+    assert listing(dest) == []
 
 
 @pytest.mark.parametrize("kind", ["reset_mid_body", "truncated"])
@@ -320,6 +341,8 @@ def test_video_id_for_keeps_youtube_ids_and_is_stable():
         video_id_for({"id": "Pasta Night", "webpage_url": url, "extractor_key": "Generic"}) == vid
     )
     assert video_id_for(url.replace("8000", "8001")) != vid
+    quoted = "http://127.0.0.1:8000/clips/Pasta%20Night.mp4?t=1"
+    assert video_id_for(quoted).startswith("Pasta-Night-")  # unquoted, the query left out
 
 
 # --- error mapping --------------------------------------------------------------------------------
@@ -377,23 +400,23 @@ def _download_error(cause: BaseException, text: str) -> DownloadError:
 def test_structured_causes_win_over_text_and_retry_after_is_read():
     err = _http_error(429, {"Retry-After": "7"})
     exc = _download_error(err, "ERROR: [generic] x: Unable to download webpage: HTTP Error 429")
-    retry = youtube._retry_of(exc)
+    retry = youtube_errors.retry_of(exc)
     assert retry is not None and retry.retry_after_s == 7.0 and retry.reason == "HTTP 429"
     assert to_acquisition_error(exc).status == Status.RATE_LIMITED
     gone = _download_error(_http_error(410, {}), "ERROR: x: HTTP Error 410: Gone")
-    assert youtube._retry_of(gone) is None
+    assert youtube_errors.retry_of(gone) is None
     assert to_acquisition_error(gone).status == Status.UNAVAILABLE
     geo = GeoRestrictedError("The uploader has not made this video available", countries=["DE"])
     mapped = to_acquisition_error(_download_error(geo, f"ERROR: [youtube] {geo.msg}"))
     assert mapped.status == Status.GEO_BLOCKED and "DE" in mapped.message
-    assert youtube._retry_of(_download_error(geo, "x")) is None
+    assert youtube_errors.retry_of(_download_error(geo, "x")) is None
 
 
 def test_missing_javascript_runtime_is_named_with_what_to_install(monkeypatch):
-    monkeypatch.setattr(youtube, "_deno_bin", lambda: "/opt/deno")
+    monkeypatch.setattr(ytdlp, "_deno_bin", lambda: "/opt/deno")
     assert js_runtime_status() is None
-    monkeypatch.setattr(youtube, "_deno_bin", lambda: None)
-    monkeypatch.setattr(youtube.shutil, "which", lambda name: None)
+    monkeypatch.setattr(ytdlp, "_deno_bin", lambda: None)
+    monkeypatch.setattr(ytdlp.shutil, "which", lambda name: None)
     missing = js_runtime_status()
     assert missing is not None and 'pip install "yt-dlp[default,deno]"' in missing
     exc = DownloadError(
@@ -406,18 +429,18 @@ def test_missing_javascript_runtime_is_named_with_what_to_install(monkeypatch):
 
 
 def test_live_wrong_extension_and_declared_size_are_refused_before_download():
-    refuse = youtube._refuse_unwanted
+    refuse = youtube.RefuseUnwanted(max_bytes=10)
     for live in ("is_live", "is_upcoming", "post_live"):
         with pytest.raises(AcquisitionError) as info:
-            refuse({"live_status": live}, incomplete=True, max_bytes=10)
+            refuse({"live_status": live}, incomplete=True)
         assert info.value.status == Status.LIVE
     with pytest.raises(AcquisitionError) as info:
-        refuse({"ext": "exe"}, max_bytes=10)
+        refuse({"ext": "exe"})
     assert info.value.status == Status.UNSAFE_MEDIA
     with pytest.raises(AcquisitionError) as info:
-        refuse({"ext": "webm", "filesize_approx": 11}, max_bytes=10)
+        refuse({"ext": "webm", "filesize_approx": 11})
     assert info.value.status == Status.TOO_LARGE
-    assert refuse({"ext": "mkv", "filesize": 10}, max_bytes=10) is None
+    assert refuse({"ext": "mkv", "filesize": 10}) is None
 
 
 # --- format selection, params, probe, list ------------------------------------------------------
@@ -484,7 +507,7 @@ def test_cookie_file_is_never_rewritten(media, dest, tmp_path):
 def test_probe_makes_one_request_and_returns_metadata(media):
     server = Loopback(media)
     with server as base:
-        meta = probe(f"{base}/b.mp4", CFG, pacer=Pacer(0))
+        meta, info = probe(f"{base}/b.mp4", CFG, pacer=Pacer(0))
     assert meta["video_id"] == video_id_for(f"{base}/b.mp4") and meta["video_id"].startswith("b-")
     assert meta["url"] == f"{base}/b.mp4"
     assert meta["title"] == "b"
@@ -509,9 +532,235 @@ def test_list_source_of_a_single_url_is_one_entry_and_failures_are_mapped(media)
     assert info.value.status == Status.UNAVAILABLE
 
 
+# --- YouTube-shaped results and failures, through yt-dlp's real wrapping (no network) ------------
+
+TABS = {"videos": ["dQw4w9WgXcQ", "-jqJGoxY7y8"], "shorts": ["abcdefghijk", "A_B-c1d2e3f"]}
+FAILURES = {
+    "private": "Private video. Sign in if you've been granted access to this video",
+    "bot": "Sign in to confirm you\u2019re not a bot. Use --cookies-from-browser or --cookies",
+    "age": "Sign in to confirm your age. This video may be inappropriate for some users.",
+    "removed": "Video unavailable. This video has been removed by the uploader",
+    "session": "Video unavailable. This content isn't available, try again later.",
+    "upcoming": "This live event will begin in 3 hours.",
+}
+
+
+class FakeIE(InfoExtractor):
+    """`fake:<what>`: a channel with two tabs, a tab of YouTube entries, a live video, or a
+    video that fails with YouTube's words (the pattern RELIABILITY.md describes)."""
+
+    IE_NAME = "fake"
+    _VALID_URL = r"fake:(?P<what>\w+)"
+    calls: list[str] = []
+    media_url = ""
+
+    def _real_extract(self, url):
+        what = self._match_valid_url(url).group("what")
+        FakeIE.calls.append(what)
+        if what == "channel":
+            tabs = [self.url_result(f"fake:{tab}", FakeIE) for tab in TABS]
+            return self.playlist_result(tabs, "channel")
+        if what in TABS:
+            entries = [
+                self.url_result(
+                    f"https://www.youtube.com/shorts/{vid}", "Youtube", vid, f"t {vid}", duration=60
+                )
+                for vid in TABS[what]
+            ]
+            return self.playlist_result(entries, what)
+        if what == "geo":
+            self.raise_geo_restricted(countries=["DE"])
+        if what == "live":
+            fmt = {"format_id": "0", "url": FakeIE.media_url, "ext": "mp4", "protocol": "http"}
+            return {"id": "abcdefghijk", "title": "t", "live_status": "is_live", "formats": [fmt]}
+        if what == "broken":
+            return {"id": "abcdefghijk"}["streamingData"]  # a KeyError: layout changed
+        self.raise_no_formats(FAILURES[what], expected=True, video_id="abcdefghijk")
+
+
+@pytest.fixture
+def fake_youtube(monkeypatch) -> AcquireConfig:
+    """download()/list_source() see FakeIE; the config leaves generic out (it matches all)."""
+
+    class WithFake(YoutubeDL):
+        def __init__(self, params=None, auto_init=True):
+            super().__init__(params, auto_init)
+            self.add_info_extractor(FakeIE())
+
+    monkeypatch.setattr(ytdlp, "YoutubeDL", WithFake)
+    FakeIE.calls = []
+    return replace(CFG, extractors=("youtube.*",))
+
+
+def test_list_source_expands_a_channel_s_tabs_up_to_max_entries(fake_youtube):
+    rows = list_source("fake:channel", fake_youtube, max_entries=3, pacer=Pacer(0))
+    assert FakeIE.calls == ["channel", "videos", "shorts"]
+    assert rows == [
+        {
+            "video_id": vid,
+            "url": f"https://www.youtube.com/watch?v={vid}",  # canonical, never the raw id
+            "title": f"t {vid}",
+            "duration_s": 60.0,
+        }
+        for vid in ["dQw4w9WgXcQ", "-jqJGoxY7y8", "abcdefghijk"]
+    ]
+    FakeIE.calls = []
+    assert len(list_source("fake:channel", fake_youtube, max_entries=2, pacer=Pacer(0))) == 2
+    assert FakeIE.calls == ["channel", "videos"]  # enough after the first tab
+
+
+@pytest.mark.parametrize(
+    ("what", "status"),
+    [
+        ("private", Status.PRIVATE),
+        ("bot", Status.BOT_CHECK),
+        ("age", Status.AGE_RESTRICTED),
+        ("removed", Status.UNAVAILABLE),
+        ("session", Status.RATE_LIMITED),
+        ("upcoming", Status.LIVE),
+        ("geo", Status.GEO_BLOCKED),
+        ("broken", Status.UNAVAILABLE),
+    ],
+)
+def test_youtube_failures_map_through_yt_dlp_without_retries(fake_youtube, dest, what, status):
+    sleeps: list[float] = []
+    with pytest.raises(AcquisitionError) as info:
+        download(
+            f"fake:{what}", "abcdefghijk", dest, fake_youtube, pacer=Pacer(0), sleep=sleeps.append
+        )
+    assert info.value.status == status
+    assert sleeps == []  # one attempt of ours: retrying cannot help
+    # yt-dlp itself retries a geo block once with a faked X-Forwarded-For (geo_bypass; the
+    # YouTube extractor turns that off).
+    assert FakeIE.calls == [what] * (2 if what == "geo" else 1)
+    assert listing(dest) == []
+    if what == "geo":
+        assert "DE" in info.value.message
+
+
+def test_live_video_is_refused_before_any_media_request(fake_youtube, media, dest):
+    server = Loopback(media)
+    with server as base:
+        FakeIE.media_url = f"{base}/a.mp4"
+        with pytest.raises(AcquisitionError) as info:
+            download("fake:live", "abcdefghijk", dest, fake_youtube, pacer=Pacer(0))
+    assert info.value.status == Status.LIVE
+    assert server.count("/a.mp4") == 0
+
+
 def test_downloaded_files_of_two_videos_do_not_collide(media, dest):
     with Loopback(media) as base:
         a = fetch(f"{base}/a.mp4", dest, video_id=video_id_for(f"{base}/a.mp4"))[0]
         b = fetch(f"{base}/b.mp4", dest, video_id=video_id_for(f"{base}/b.mp4"))[0]
     assert a != b and read(b) == media["/b.mp4"]
     shutil.rmtree(dest)
+
+
+# --- the request budget: the probe's info reused, one YoutubeDL per thread -----------------------
+
+
+def test_download_on_the_probe_s_info_requests_only_the_media(media, dest):
+    server = Loopback(media)
+    with server as base:
+        url = f"{base}/a.mp4"
+        _, info = probe(url, CFG, pacer=Pacer(0))
+        info = json.loads(json.dumps(info))  # as stages.info_cache keeps it
+        assert server.count("/a.mp4") == 1
+        uri, _, _ = fetch(url, dest, info=info)
+        assert server.count("/a.mp4") == 2  # no second extraction: the media GET only
+        assert read(uri) == media["/a.mp4"]
+        fetch(url, dest, video_id="without")
+        assert server.count("/a.mp4") == 4  # extract + GET
+        stale = {**info, "epoch": time.time() - CFG.info_max_age_s - 60}
+        fetch(url, dest, info=stale, video_id="stale")
+        assert server.count("/a.mp4") == 6  # too old to trust its URLs: extracted again
+
+
+def test_the_probe_s_info_never_holds_the_cookies(media, dest, tmp_path):
+    cookies = tmp_path / "cookies.txt"
+    jar = "# Netscape HTTP Cookie File\n127.0.0.1\tFALSE\t/\tFALSE\t0\tsid\tsecret42\n"
+    cookies.write_text(jar)
+    cfg = replace(CFG, cookies=str(cookies))
+    with Loopback(media) as base:
+        _, info = probe(f"{base}/a.mp4", cfg, pacer=Pacer(0))
+        assert info["formats"][0]["url"] == f"{base}/a.mp4"
+        assert "secret42" not in json.dumps(info)  # yt-dlp put it in each format's "cookies"
+        uri, _, _ = fetch(f"{base}/a.mp4", dest, cfg, info=info)
+    assert read(uri) == media["/a.mp4"]
+
+
+def test_a_refused_cached_stream_url_is_extracted_again_once(media, dest):
+    server = Loopback(media, {"/a.mp4": Fault("403", after=1, times=1)})
+    with server as base:
+        _, info = probe(f"{base}/a.mp4", CFG, pacer=Pacer(0))
+        uri, _, sleeps = fetch(f"{base}/a.mp4", dest, info=info)
+    assert read(uri) == media["/a.mp4"] and sleeps == []  # within the same attempt
+    assert [h.fault for h in server.hits["/a.mp4"]] == [None, "403", None, None]
+
+
+def test_a_403_after_extracting_again_is_blocked(media, dest):
+    server = Loopback(media, {"/a.mp4": Fault("403", after=1)})
+    with server as base:
+        _, info = probe(f"{base}/a.mp4", CFG, pacer=Pacer(0))
+        err = fails_with_info(f"{base}/a.mp4", dest, info)
+    assert err.status == Status.BLOCKED
+    assert server.count("/a.mp4") == 3  # probe, the cached URL, the fresh extraction: no loop
+
+
+def fails_with_info(url: str, dest: str, info: dict) -> AcquisitionError:
+    with pytest.raises(AcquisitionError) as caught:
+        download(url, "vid", dest, CFG, info=info, pacer=Pacer(0), sleep=lambda s: None)
+    return caught.value
+
+
+def test_one_youtubedl_per_thread_and_configuration(media, dest, monkeypatch):
+    made: list[str] = []
+
+    class Counted(YoutubeDL):
+        def __init__(self, params=None, auto_init=True):
+            made.append(threading.current_thread().name)
+            super().__init__(params, auto_init)
+
+    monkeypatch.setattr(ytdlp, "YoutubeDL", Counted)
+    with Loopback(media) as base:
+        for name in ("a", "b", "a"):
+            fetch(f"{base}/{name}.mp4", dest, video_id=f"v{name}")
+        probe(f"{base}/b.mp4", CFG, pacer=Pacer(0))
+        probe(f"{base}/a.mp4", CFG, pacer=Pacer(0))
+        assert len(made) == 2  # one for downloads, one for probes: not one per call
+        fetch(f"{base}/a.mp4", dest, replace(CFG, max_height=240), video_id="small")
+        assert len(made) == 3  # another configuration
+        other = threading.Thread(target=fetch, args=(f"{base}/b.mp4", dest), name="other")
+        other.start()
+        other.join()
+    assert made[-1] == "other" and len(made) == 4
+    assert sorted(os.listdir(dest)) == ["small.mp4", "va.mp4", "vb.mp4", "vid.mp4"]
+
+
+def _damaged(data: bytes) -> bytes:
+    """`data` (an mp4 with its index at the end) with the first 64 KiB of frames overwritten."""
+    start = data.index(b"mdat") + 4
+    noise = np.random.default_rng(1).bytes(64 * 1024)
+    return data[:start] + noise + data[start + len(noise) :]
+
+
+@pytest.mark.parametrize(
+    ("name", "mangle", "status"),
+    [
+        ("whole", lambda d: d, None),
+        ("damaged_frames", _damaged, Status.CORRUPT_MEDIA),  # opens; the first packet fails
+        ("cut_before_index", lambda d: d[: len(d) // 2], Status.CORRUPT_MEDIA),
+        ("html", lambda d: b"<!DOCTYPE html><html><body>Busy</body></html>", Status.CORRUPT_MEDIA),
+        ("audio_only", None, Status.NO_VIDEO_STREAM),
+    ],
+)
+def test_verify_media_opens_and_decodes_the_first_packet(media, tmp_path, name, mangle, status):
+    path = tmp_path / f"{name}.mp4"
+    data = media["/audio.mp4"] if mangle is None else mangle(media["/a.mp4"])
+    path.write_bytes(data)
+    if status is None:
+        youtube.verify_media(str(path))
+        return
+    with pytest.raises(AcquisitionError) as caught:
+        youtube.verify_media(str(path))
+    assert caught.value.status == status
