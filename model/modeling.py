@@ -95,7 +95,9 @@ def _mean_cross_entropy(logits: torch.Tensor, targets: torch.Tensor) -> torch.Te
     valid = targets != IGNORE
     if not bool(valid.any()):
         return logits.sum() * 0.0
-    return F.cross_entropy(logits[valid].float(), targets[valid])
+    if not bool(valid.all()):  # (the MLM rows are all labelled: no copy of (n, V) logits then)
+        logits, targets = logits[valid], targets[valid]
+    return F.cross_entropy(logits.float(), targets)
 
 
 AutoConfig.register("videobert", VideoBertConfig, exist_ok=True)
