@@ -63,8 +63,9 @@ class Preset:
     text_video_mask_prob: float = 0.8
     """Masking rate of the words in text+video examples (their visual tokens: mask_prob). Higher
     makes the model read the video for the words instead of recalling the sentence."""
-    regime_weights: str = "0,1,2"
-    """Relative frequency of text, video, text_video examples."""
+    regime_weights: str = "0,0.5,2"
+    """Relative frequency of text, video, text_video examples (small: over seeds 0-4 on the
+    sample corpus, 0,0.5,2 met the learnability goal on every seed, 0,1,2 missed it on one)."""
     seed: int = 0
     checkpoint_every: int = 200
     log_every: int = 10
