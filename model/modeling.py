@@ -25,6 +25,7 @@ IGNORE = -100
 class VideoBertOutput(ModelOutput):
     loss: torch.Tensor | None = None  # mlm_loss + alignment_loss (when alignment labels)
     mlm_loss: torch.Tensor | None = None
+    mlm_token_losses: torch.Tensor | None = None  # (n_masked,) detached: per-regime logging
     alignment_loss: torch.Tensor | None = None
     logits: torch.Tensor | None = None  # (n_masked, V) with labels, else (B, T, V)
     alignment_logits: torch.Tensor | None = None  # (B, 2), class 1 = text and video aligned
@@ -82,12 +83,16 @@ class VideoBertForPreTraining(BertPreTrainedModel):
             )
         selected = labels != IGNORE  # (B, T)
         logits = self.cls.predictions(hidden[selected])  # (n_masked, V)
-        mlm_loss = _mean_cross_entropy(logits, labels[selected])
+        targets = labels[selected]
+        token_losses = F.cross_entropy(logits.float(), targets, reduction="none")
+        mlm_loss = token_losses.mean() if len(targets) else logits.sum() * 0.0
         loss, alignment_loss = mlm_loss, None
         if alignment_labels is not None:
             alignment_loss = _mean_cross_entropy(alignment_logits, alignment_labels)
             loss = loss + alignment_loss
-        return VideoBertOutput(loss, mlm_loss, alignment_loss, logits, alignment_logits)
+        return VideoBertOutput(
+            loss, mlm_loss, token_losses.detach(), alignment_loss, logits, alignment_logits
+        )
 
 
 def _mean_cross_entropy(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:

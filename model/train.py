@@ -24,7 +24,6 @@ from pathlib import Path
 
 import torch
 import torch.distributed as dist
-import torch.nn.functional as F
 from tqdm import tqdm
 
 from model.data import REGIMES, PretrainingData, load_segments, log_unigram_prior
@@ -105,14 +104,15 @@ def lr_factor(step: int, warmup: int, total: int) -> float:
     return max(0.0, (total - step) / max(1, total - warmup))
 
 
-def regime_losses(logits: torch.Tensor, labels: torch.Tensor, regime: torch.Tensor) -> torch.Tensor:
-    """(3, 2) [sum of token CE, token count] per regime from the masked-position logits."""
-    selected = labels != IGNORE  # (B, T); logits rows follow it in row-major order
-    token_loss = F.cross_entropy(logits.detach().float(), labels[selected], reduction="none")
-    rows = regime[:, None].expand_as(labels)[selected]
-    out = torch.zeros(len(REGIMES), 2, device=logits.device)
-    out[:, 0].index_add_(0, rows, token_loss)
-    out[:, 1].index_add_(0, rows, torch.ones_like(token_loss))
+def regime_losses(
+    token_losses: torch.Tensor, labels: torch.Tensor, regime: torch.Tensor
+) -> torch.Tensor:
+    """(3, 2) [sum of token CE, token count] per regime from the masked positions' losses
+    (row-major order of labels != IGNORE, as the model returns them)."""
+    rows = regime[:, None].expand_as(labels)[labels != IGNORE]
+    out = torch.zeros(len(REGIMES), 2, device=token_losses.device)
+    out[:, 0].index_add_(0, rows, token_losses.float())
+    out[:, 1].index_add_(0, rows, torch.ones_like(token_losses, dtype=torch.float))
     return out
 
 
@@ -310,7 +310,7 @@ def train(
             if not torch.isfinite(loss):
                 raise FloatingPointError(f"non-finite loss {loss.item()} at step {step}")
             loss.backward()
-            stats += regime_losses(output.logits, batch["labels"], regime)
+            stats += regime_losses(output.mlm_token_losses, batch["labels"], regime)
             align += alignment_hits(output.alignment_logits, batch["alignment_labels"])
             tokens += int(batch["attention_mask"].sum())
         torch.nn.utils.clip_grad_norm_(params, preset.clip)

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 import torch
+import torch.nn.functional as F
 
 from model.data import TEXT, TEXT_VIDEO, VIDEO
 from model.modeling import VideoBertForPreTraining
@@ -49,7 +50,8 @@ def test_regime_losses_sum_token_losses_per_regime():
     labels = torch.tensor([[-100, 1, -100], [2, -100, 0]])  # masked rows: (0,1), (1,0), (1,2)
     logits = torch.zeros(3, 4)
     logits[0, 1] = 10.0  # right and confident
-    out = regime_losses(logits, labels, regime=torch.tensor([TEXT, VIDEO]))
+    token_losses = F.cross_entropy(logits, labels[labels != -100], reduction="none")
+    out = regime_losses(token_losses, labels, regime=torch.tensor([TEXT, VIDEO]))
     assert out[TEXT].tolist() == pytest.approx([math.log1p(3 * math.exp(-10.0)), 1], rel=1e-3)
     assert out[VIDEO].tolist() == pytest.approx([2 * math.log(4.0), 2])
     assert out[TEXT_VIDEO].tolist() == [0, 0]
