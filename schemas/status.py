@@ -42,6 +42,7 @@ class Status(StrEnum):
     BAD_SOURCE_LINE = "bad_source_line"  # a line of an id list that is no id or URL
     # Source / bookkeeping.
     UNAVAILABLE = "unavailable"  # the file or video is gone
+    SERVER_ERROR = "server_error"  # HTTP 5xx after every retry: the server's fault, try later
     INVALID_ID = "invalid_id"
     UPSTREAM_FAILED = "upstream_failed"  # an earlier stage produced nothing for this video
 

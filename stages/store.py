@@ -38,12 +38,13 @@ log = logging.getLogger(__name__)
 
 FINGERPRINT_KEY = b"videobert.fingerprint"
 _VIDEO_ID = re.compile(r"^[A-Za-z0-9_-][A-Za-z0-9_.-]{0,95}$")
-# Failures that may succeed on a later run (the others are properties of the file itself).
+# Failures that may succeed on a later run (the others are properties of the file itself, or
+# of the video: `unavailable` = removed / 404, which another attempt would only ask again).
 RETRYABLE = frozenset(
     {
         Status.DECODE_TIMEOUT,
         Status.UPSTREAM_FAILED,
-        Status.UNAVAILABLE,
+        Status.SERVER_ERROR,
         Status.BLOCKED,
         Status.RATE_LIMITED,
         Status.NETWORK_TIMEOUT,

@@ -20,7 +20,7 @@ this order; a structured cause (`HTTPError.status`, `GeoRestrictedError`) wins o
     HTTP 403                                                      BLOCKED          no
     HTTP 404/410, "Video unavailable", "has been removed",
       "Unsupported URL"                                           UNAVAILABLE      no
-    HTTP 5xx                                                      UNAVAILABLE **   yes *
+    HTTP 5xx                                                      SERVER_ERROR **  yes *
     timeouts, connection resets, short bodies
       ("N bytes read, M more expected")                           NETWORK_TIMEOUT  yes
     the per-video wall clock ran out (progress hook)              NETWORK_TIMEOUT  no
@@ -101,9 +101,10 @@ _MESSAGE_TABLE: tuple[tuple[str, Status], ...] = (
     (r"HTTP Error 403", Status.BLOCKED),
     (
         r"Video unavailable|has been removed|no longer available|been terminated|does not exist"
-        r"|Unsupported URL|No suitable extractor|HTTP Error (?:404|410|5\d\d)",
+        r"|Unsupported URL|No suitable extractor|HTTP Error (?:404|410)",
         Status.UNAVAILABLE,
     ),
+    (r"HTTP Error 5\d\d", Status.SERVER_ERROR),
     (_NETWORK_TEXT, Status.NETWORK_TIMEOUT),
 )
 _MESSAGE_STATUS = tuple((re.compile(p, re.I), s) for p, s in _MESSAGE_TABLE)
@@ -157,6 +158,8 @@ def to_acquisition_error(exc: BaseException, warnings: Sequence[str] = ()) -> Ac
         return AcquisitionError(Status.GEO_BLOCKED, message + countries)
     if isinstance(cause, HTTPError):
         status = {429: Status.RATE_LIMITED, 403: Status.BLOCKED}.get(cause.status)
+        if cause.status >= 500:
+            status = Status.SERVER_ERROR
         return AcquisitionError(status or Status.UNAVAILABLE, message)
     status = status_of_message(str(exc))
     if status is None and isinstance(cause, TransportError):

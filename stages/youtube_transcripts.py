@@ -344,7 +344,13 @@ def _to_transcript_error(exc: BaseException, *, proxied: bool) -> TranscriptErro
         url = urlsplit(r.url)
         what = f"HTTP {r.status_code} {r.reason or ''}".strip()
         message = f"{what} from {url.netloc}{url.path}, after retries"
-        status = Status.RATE_LIMITED if r.status_code == 429 else Status.UNAVAILABLE
+        status = (
+            Status.RATE_LIMITED
+            if r.status_code == 429
+            else Status.SERVER_ERROR
+            if r.status_code >= 500
+            else Status.UNAVAILABLE
+        )
         return TranscriptError(status, message)
     if isinstance(exc, _NETWORK):
         return TranscriptError(Status.NETWORK_TIMEOUT, f"{type(exc).__name__}: {_short(exc)}")

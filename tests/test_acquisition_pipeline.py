@@ -110,13 +110,14 @@ def test_dry_run_sizes_the_job_and_downloads_nothing(served, tmp_path, capsys):
 
 # Served paths whose faults leave a retryable failure, and the status each leaves.
 RETRYABLE_FAULTS = {
-    "/gone-recipe.mp4": (Fault("404"), "discover", "unavailable"),  # the probe fails
-    "/busy-recipe.mp4": (Fault("500_then_ok", after=1, times=99), "download", "unavailable"),
+    "/down-recipe.mp4": (Fault("500_then_ok", times=99), "discover", "server_error"),  # probe
+    "/busy-recipe.mp4": (Fault("500_then_ok", after=1, times=99), "download", "server_error"),
     "/slow-recipe.mp4": (Fault("429_then_ok", after=1, times=99), "download", "rate_limited"),
     "/cut-recipe.mp4": (Fault("reset_mid_body", after=1), "download", "network_timeout"),
 }
 # Permanent failures: properties of the video, not of the moment.
 PERMANENT = {
+    "/gone-recipe.mp4": ("discover", "unavailable"),  # 404 at the probe: removed
     "/huge-recipe.mp4": ("download", "too_large"),  # Content-Length 50 GB
     "/noise-recipe.mp4": ("download", "corrupt_media"),  # random bytes
     "/cat-video.mp4": ("filter", "off_topic"),
@@ -124,12 +125,14 @@ PERMANENT = {
 
 
 def test_retry_failed_re_requests_exactly_the_retryable_failures(tmp_path):
-    names = ["pasta", "gone", "busy", "slow", "cut", "huge"]
+    names = ["pasta", "gone", "down", "busy", "slow", "cut", "huge"]
     files = {f"/{n}-recipe.mp4": _video(tmp_path / f"{n}.mp4", i) for i, n in enumerate(names)}
     files["/noise-recipe.mp4"] = np.random.default_rng(9).bytes(50_000)
     files["/cat-video.mp4"] = files["/pasta-recipe.mp4"]
     faults = {p: f for p, (f, _, _) in RETRYABLE_FAULTS.items()}
-    server = Loopback(files, {**faults, "/huge-recipe.mp4": Fault("huge_length", after=1)})
+    permanent = {"/huge-recipe.mp4": Fault("huge_length", after=1), "/gone-recipe.mp4": Fault(
+        "404")}  # fmt: skip
+    server = Loopback(files, {**faults, **permanent})
     urls, out = tmp_path / "urls.txt", str(tmp_path / "out")
     # The short wall clock ends each retryable failure after 2 attempts (one ~2 s backoff).
     argv = [f"--out={out}", f"--source={urls}", "--stages=discover,filter,download",
@@ -157,7 +160,7 @@ def test_retry_failed_re_requests_exactly_the_retryable_failures(tmp_path):
 
     assert {p for p, n in again.items() if n} == set(RETRYABLE_FAULTS)
     # The probe, then the media GET: the download runs on the probe's cached info.
-    assert again["/gone-recipe.mp4"] == 2
+    assert again["/down-recipe.mp4"] == 2
     assert again["/busy-recipe.mp4"] == again["/slow-recipe.mp4"] == again["/cut-recipe.mp4"] == 1
     download = _status(out, "download")
     assert {p: download[vid[p]]["status"] for p in RETRYABLE_FAULTS} == dict.fromkeys(
@@ -168,5 +171,5 @@ def test_retry_failed_re_requests_exactly_the_retryable_failures(tmp_path):
             assert download[vid[p]] == first["download"][vid[p]]  # the very same row
     assert download[vid["/pasta-recipe.mp4"]] == first["download"][vid["/pasta-recipe.mp4"]]
     assert sorted(f.name.rsplit("-", 1)[0] for f in Path(out, "download", "videos").iterdir()) == [
-        "busy-recipe", "cut-recipe", "gone-recipe", "pasta-recipe", "slow-recipe"
+        "busy-recipe", "cut-recipe", "down-recipe", "pasta-recipe", "slow-recipe"
     ]  # fmt: skip

@@ -156,7 +156,7 @@ def test_500_then_ok_is_retried_with_backoff(media, dest):
 
 @pytest.mark.parametrize(
     ("kind", "status", "waits"),
-    [("429_then_ok", Status.RATE_LIMITED, [1.0, 1.0]), ("500_then_ok", Status.UNAVAILABLE, None)],
+    [("429_then_ok", Status.RATE_LIMITED, [1.0, 1.0]), ("500_then_ok", Status.SERVER_ERROR, None)],
 )
 def test_persistent_429_or_5xx_ends_with_its_status_after_all_attempts(
     media, dest, kind, status, waits
@@ -373,7 +373,7 @@ def test_video_id_for_keeps_youtube_ids_and_is_stable():
         ("ERROR: [youtube] abcdefghijk: Unable to download webpage: HTTP Error 429: Too Many "
          "Requests (caused by <HTTPError 429: Too Many Requests>)", Status.RATE_LIMITED),
         ("ERROR: \r[download] Got error: HTTP Error 503: Service Unavailable. Giving up after 2 "
-         "retries", Status.UNAVAILABLE),
+         "retries", Status.SERVER_ERROR),
         ("ERROR: unable to download video data: HTTP Error 403: Forbidden", Status.BLOCKED),
         ("ERROR: \r[download] Got error: 2178 bytes read, 2179 more expected",
          Status.NETWORK_TIMEOUT),

@@ -384,11 +384,11 @@ def test_429_every_time_is_rate_limited_after_max_attempts(yt):
     assert sleeps == pytest.approx([2.0, 4.0, 8.0], rel=0.1)
 
 
-def test_503_is_retried_then_unavailable_with_the_code(yt):
+def test_503_is_retried_then_server_error_with_the_code(yt):
     route_watch(yt)
     route_player(yt, "<html>Service Unavailable</html>", status=503)
     error, sleeps = fetch_error()
-    assert error.status == Status.UNAVAILABLE
+    assert error.status == Status.SERVER_ERROR
     assert "HTTP 503" in error.message
     assert paths(yt) == ["/watch", "/youtubei/v1/player"] * FAST.max_attempts
     assert len(sleeps) == FAST.max_attempts - 1
