@@ -89,16 +89,17 @@ def write_corpus(out: Path, videos: int, clips: int, seed: int = 0) -> None:
 
 def _inspect(out: Path, report: bool) -> tuple[float, float]:
     """Wall seconds and peak RSS (MB) of `python -m pipelines.inspect` in a fresh process."""
-    code = (  # VmHWM is this process's own peak (ru_maxrss would carry the parent's over exec)
+    code = (  # own_peak_rss_mb's rule, inline: importing benchmarks.common would add to the peak
         "import re, sys; from pipelines.inspect import main; main(sys.argv[1:]); "
         "status = open('/proc/self/status').read(); "
-        "print(re.search(r'VmHWM:\\s+(\\d+)', status)[1], file=sys.stderr)"
+        "print(int(re.search(r'VmHWM:\\s+(\\d+)', status)[1]) / 1024, file=sys.stderr)"
     )
     args = [f"--out={out}", *(["--report"] if report else [])]
     t0 = time.perf_counter()
-    done = subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True,
-                          check=True)  # fmt: skip
-    return time.perf_counter() - t0, int(done.stderr.strip().splitlines()[-1]) / 1024
+    done = subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True)
+    if done.returncode:
+        raise RuntimeError(f"inspect failed ({done.returncode}): {done.stderr[-2000:]}")
+    return time.perf_counter() - t0, float(done.stderr.strip().splitlines()[-1])
 
 
 def main(quick: bool = False) -> list[str]:

@@ -1,12 +1,11 @@
 """Peak RSS of sampling a long 720p video, and of the fused decode → S3D step, each in a
 fresh process (ru_maxrss), on a short and a long video: memory must be flat in length."""
 
-import resource
 import subprocess
 import sys
 import tempfile
 
-from benchmarks.common import row, textured_video
+from benchmarks.common import own_peak_rss_mb, row, textured_video
 
 FPS = 20  # source rate of the generated long videos (keeps generation affordable)
 
@@ -25,7 +24,7 @@ def _child(kind: str, path: str) -> None:
             fn.setup()
             outputs = list(fn.process({"video_id": "long", "uri": path}))
             n = next(o.value["items"] for o in outputs if o.tag == "features_status")
-    peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    peak_mb = own_peak_rss_mb()
     print(f"{n} {peak_mb:.0f}")
 
 

@@ -46,7 +46,7 @@ def _plain(o: CorpusOptions) -> None:
         tokens_store.write_data(
             video["video_id"], pa.Table.from_pylist([tok], schema=TOKENS), tree.fingerprint()
         )
-        segments += video_segments(tok, video["split"], o.segment_tokens)
+        segments += video_segments(tok, [], video["split"], o.segment_tokens)  # as Beam: no text
     write_table(
         pa.Table.from_pylist(segments, schema=SEGMENTS),
         FileSystems.join(o.out, "corpus", "segments.parquet"),

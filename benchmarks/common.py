@@ -62,3 +62,10 @@ def interleaved(fns: dict[str, Callable[[], int]], repeats: int = 3) -> dict[str
 
 def row(name: str, value: float, unit: str, goal: str = "") -> str:
     return f"  {name:<58} {value:>10.3f} {unit:<8} {goal}"
+
+
+def own_peak_rss_mb() -> float:
+    """This process's own peak RSS (VmHWM). `ru_maxrss` would carry a parent's larger peak
+    over fork + exec, so a child of a big benchmark run would report its parent's."""
+    with open("/proc/self/status") as f:
+        return next(int(line.split()[1]) for line in f if line.startswith("VmHWM:")) / 1024
