@@ -32,7 +32,7 @@ import numpy as np
 import pyarrow.parquet as pq
 import torch
 
-from model.data import encode
+from model.data import collate, encode
 from model.modeling import VideoBertForPreTraining
 from model.text import load_tokenizer
 from model.youcook import labelled, read_annotations, vocabularies
@@ -74,9 +74,12 @@ class Predictor:
         out = []
         for i in range(0, len(inputs), self.batch_size):
             chunk = inputs[i : i + self.batch_size]
-            batch = _pad(chunk, self.cfg.pad_token_id, self.device)
-            logits = self.model(**batch).logits.float().log_softmax(-1)
-            out += [logits[j, positions[i + j]].cpu() for j in range(len(chunk))]
+            batch = collate(chunk, self.cfg.pad_token_id)
+            batch = {k: v.to(self.device) for k, v in batch.items()}
+            logits = self.model(**batch).logits
+            out += [
+                logits[j, positions[i + j]].float().log_softmax(-1).cpu() for j in range(len(chunk))
+            ]
         return out
 
     def mask_visual(self, text: list[int] | None, visual: list[int], last: int) -> tuple:
@@ -88,15 +91,6 @@ class Predictor:
         for i in positions:
             ids[i] = self.cfg.mask_token_id
         return enc, positions
-
-
-def _pad(chunk: list[dict], pad_id: int, device) -> dict:
-    n = max(len(e["input_ids"]) for e in chunk)
-    batch = {}
-    for key, fill in (("input_ids", pad_id), ("token_type_ids", 0), ("attention_mask", 0)):
-        rows = [e[key] + [fill] * (n - len(e[key])) for e in chunk]
-        batch[key] = torch.tensor(rows, dtype=torch.long, device=device)
-    return batch
 
 
 def _subsample(tokens: list[int], n: int) -> list[int]:
@@ -192,21 +186,32 @@ def read_tokens(out: str, video_id: str) -> dict | None:
         return None
 
 
+class SpanTokens:
+    """Visual tokens of a time span of a video (`clips_in`, evenly subsampled to `max_visual`),
+    reading each video's TOKENS file once."""
+
+    def __init__(self, out: str, max_visual: int):
+        self.out, self.max_visual, self._tokens = out, max_visual, {}
+
+    def __call__(self, video_id: str, start: float, end: float) -> list[int]:
+        if video_id not in self._tokens:
+            self._tokens[video_id] = read_tokens(self.out, video_id)
+        tokens = self._tokens[video_id]
+        return _subsample(clips_in(tokens, start, end), self.max_visual) if tokens else []
+
+
 def sample_world_examples(out: str, split: str = "heldout", max_visual: int = 32) -> tuple:
     """Labelled clips of the sample world's held-out actions, and its verb/noun vocabularies."""
     truth = pq.read_table(f"{out.rstrip('/')}/sample/ground_truth.parquet").to_pylist()
     verbs = sorted({a["verb"] for a in truth})
     nouns = sorted({a["noun"] for a in truth})
-    examples, cache = [], {}
+    span_tokens, examples = SpanTokens(out, max_visual), []
     for a in truth:
         if a["split"] != split:
             continue
-        vid = a["video_id"]
-        cache.setdefault(vid, read_tokens(out, vid))
-        visual = clips_in(cache[vid], a["start_s"], a["end_s"]) if cache[vid] else []
-        if visual:
+        if visual := span_tokens(a["video_id"], a["start_s"], a["end_s"]):
             examples.append(
-                {"video_id": vid, "visual": _subsample(visual, max_visual),
+                {"video_id": a["video_id"], "visual": visual,
                  "verbs": [a["verb"]], "nouns": [a["noun"]]}
             )  # fmt: skip
     return examples, verbs, nouns
@@ -216,18 +221,15 @@ def youcook2_examples(annotations: str, out: str, max_visual: int = 32) -> tuple
     """Labelled YouCook II validation clips with visual tokens in `out`, and the vocabularies."""
     captions = read_annotations(annotations)
     verbs, nouns = vocabularies(captions)
-    examples, cache, missing = [], {}, set()
+    span_tokens, examples, missing = SpanTokens(out, max_visual), [], set()
     for row in labelled([c for c in captions if c.subset == "validation"], verbs, nouns):
         c = row["caption"]
-        cache.setdefault(c.video_id, read_tokens(out, c.video_id))
-        visual = clips_in(cache[c.video_id], c.start_s, c.end_s) if cache[c.video_id] else []
-        if not visual:
+        if not (visual := span_tokens(c.video_id, c.start_s, c.end_s)):
             missing.add(c.video_id)
             continue
         examples.append(
-            {"video_id": c.video_id, "visual": _subsample(visual, max_visual),
-             "verbs": row["verbs"], "nouns": row["nouns"]}
-        )  # fmt: skip
+            {"video_id": c.video_id, "visual": visual, "verbs": row["verbs"], "nouns": row["nouns"]}
+        )
     if missing:
         log.warning("youcook2: %d validation videos have no visual tokens in %s", len(missing), out)
     return examples, verbs, nouns
