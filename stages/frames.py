@@ -53,6 +53,7 @@ from PIL import Image, ImageOps
 
 from schemas.status import Status, StatusError
 from stages.media import video_stream
+from stages.store import is_local
 
 STAGE = "frames"
 UNCOMPRESSED = CompressionTypes.UNCOMPRESSED  # never guess compression from the file name
@@ -226,7 +227,7 @@ def open_clips(uri: str, cfg: FramesConfig) -> Iterator[Clip]:
     """
     if not FileSystems.exists(uri):
         raise MediaError(Status.UNAVAILABLE, f"no such file: {uri}")
-    if "://" not in uri:
+    if is_local(uri):
         yield from iter_clips(uri, cfg)
         return
     with FileSystems.open(uri, compression_type=UNCOMPRESSED) as f:

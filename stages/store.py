@@ -52,6 +52,11 @@ RETRYABLE = frozenset(
 )
 
 
+def is_local(path: str) -> bool:
+    """Whether `path` is on this machine's filesystem (no `scheme://`, e.g. not gs://)."""
+    return "://" not in path
+
+
 def validate_video_id(video_id: str) -> str:
     """Return `video_id` if it is safe as a single path component, else raise ValueError."""
     if not _VIDEO_ID.match(video_id or "") or ".." in video_id:

@@ -40,7 +40,7 @@ from schemas.status import Status
 from stages.info_cache import info_age_s
 from stages.media import video_stream
 from stages.polite import Pacer
-from stages.store import atomic_write, validate_video_id
+from stages.store import atomic_write, is_local, validate_video_id
 from stages.youtube_errors import (
     AcquisitionError,
     retrying,
@@ -315,7 +315,7 @@ def download(
             raise AcquisitionError(Status.TOO_LARGE, f"over {cfg.max_filesize_mb:g} MB")
 
     h.hook = hook
-    local = _is_local(dest_dir)
+    local = is_local(dest_dir)
     if local:
         os.makedirs(dest_dir, exist_ok=True)
     # A local destination gets the temp dir beside the final name: publishing is then a rename
@@ -377,10 +377,6 @@ def verify_media(path: str) -> None:
             codec.decode(packet)
     except av.error.FFmpegError as exc:
         raise AcquisitionError(Status.CORRUPT_MEDIA, f"does not decode: {exc}") from None
-
-
-def _is_local(path: str) -> bool:
-    return "://" not in path
 
 
 def _publish(tmp: str, dest_dir: str, name: str, local: bool) -> str:
