@@ -18,7 +18,7 @@ import pyarrow.compute as pc
 from apache_beam.io.filesystems import FileSystems
 
 from pipelines.stats import UNREADABLE, describe_error, exists, join, open_parquet
-from stages.store import read_table, validate_video_id
+from stages.store import StageStore, validate_video_id
 
 MAX_PROBLEMS = 20  # unreadable files listed in the report; the rest are only skipped
 
@@ -68,7 +68,7 @@ def _is_video_id(name: str) -> bool:
 
 
 def read_video(out: str, stage: str, video_id: str, columns: list[str]):
-    return read_table(join(out, stage, "data", f"{validate_video_id(video_id)}.parquet"), columns)
+    return StageStore(out, stage).read_data(video_id, columns)
 
 
 def clip_tokens(out: str, video_id: str) -> dict[int, int]:

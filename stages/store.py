@@ -163,8 +163,8 @@ class StageStore:
             self.data_path(video_id),
         )
 
-    def read_data(self, video_id: str) -> pa.Table:
-        return read_table(self.data_path(video_id))
+    def read_data(self, video_id: str, columns: list[str] | None = None) -> pa.Table:
+        return read_table(self.data_path(video_id), columns)
 
     def is_done(self, video_id: str, fp: str) -> bool:
         path = self.data_path(video_id)
