@@ -27,7 +27,7 @@ from stages.acquire.youtube import AcquireConfig, download, probe
 from stages.video.media import write_video
 from tests.loopback import Loopback
 
-CFG = AcquireConfig(min_interval_s=0.0, request_sleep_s=0.0)
+CFG = AcquireConfig(min_interval_s=0.0, request_sleep_s=0.0, allow_private_hosts=True)
 WIDTH, HEIGHT, SECONDS, FPS = 640, 360, 3, 30
 LINK_RATE = 20e6  # bytes/s per connection: a fast real link (YouTube serves a few MB/s)
 

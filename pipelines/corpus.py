@@ -70,6 +70,8 @@ def text_configs(o: CorpusOptions) -> tuple[TranscriptsConfig, SentencesConfig]:
         proxy_http=o.youtube_proxy,
         proxy_https=o.youtube_proxy,
         min_interval_s=o.youtube_min_interval_s,
+        wall_clock_s=o.transcript_timeout_s,
+        allow_private_hosts=o.allow_private_hosts,
     )
     transcripts = TranscriptsConfig(source=o.transcripts, languages=languages, youtube=youtube)
     sentences = SentencesConfig(
@@ -115,6 +117,7 @@ def acquire_config(o: CorpusOptions):
         cookies=o.cookies,
         proxy=o.proxy,
         info_max_age_s=o.info_max_age_s,
+        allow_private_hosts=o.allow_private_hosts,
     )
 
 

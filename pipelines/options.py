@@ -98,6 +98,11 @@ class CorpusOptions(PipelineOptions):
         a("--info_max_age_s", type=float, default=4 * 3600.0,
           help="download on the probe's info (no second extraction) while it is younger "
           "than this; its stream URLs expire")  # fmt: skip
+        a("--allow_private_hosts", action="store_true", help="allow sources on loopback, "
+          "private and link-local addresses (refused by default: on a cloud worker they reach "
+          "the metadata server)")  # fmt: skip
+        a("--transcript_timeout_s", type=float, default=120.0,
+          help="wall-clock cap on one video's YouTube transcript requests")  # fmt: skip
         a("--cookies", default=None, help="cookies.txt for yt-dlp (age/bot checks)")
         a("--proxy", default=None, help="proxy URL for yt-dlp")
         a("--sample_videos", type=int, default=36, help="sample world: number of videos")

@@ -25,6 +25,8 @@ class Status(StrEnum):
     BAD_TRANSCRIPT = "bad_transcript"  # a sidecar file that does not parse
     AGE_RESTRICTED = "age_restricted"
     PO_TOKEN_REQUIRED = "po_token_required"  # YouTube wants a proof-of-origin token
+    CONSENT_REQUIRED = "consent_required"  # a cookie-consent page (EU IPs): cookies / another IP
+    PAGE_UNPARSABLE = "page_unparsable"  # a watch page the library cannot read: retry, update
     # Network (retried with backoff inside a run, and again on the next run).
     BLOCKED = "blocked"  # YouTube blocks this IP / request (common from cloud IPs)
     RATE_LIMITED = "rate_limited"  # HTTP 429 after every retry
@@ -44,6 +46,11 @@ class Status(StrEnum):
     UNAVAILABLE = "unavailable"  # the file or video is gone
     SERVER_ERROR = "server_error"  # HTTP 5xx after every retry: the server's fault, try later
     INVALID_ID = "invalid_id"
+    PRIVATE_HOST = "private_host"  # a loopback/private/link-local/metadata address (SSRF guard)
+    # Local files that cannot be read as they are (never a claim that the media is broken).
+    UNREADABLE = "unreadable"  # permission denied (a video, a sidecar, a directory)
+    NOT_A_FILE = "not_a_file"  # a FIFO, socket or device named like a video: never opened
+    BROKEN_LINK = "broken_link"  # a dangling symlink or a symlink loop
     UPSTREAM_FAILED = "upstream_failed"  # an earlier stage produced nothing for this video
 
 

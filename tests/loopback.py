@@ -23,6 +23,8 @@ then on). Kinds (body faults cut the body the request asked for, a Range's inclu
     truncated     Content-Length of the whole body, sends half, then closes cleanly
     stall         sends half the body, then goes silent for `stall_s` (ended by server exit)
     trickle       sends the body `trickle_bytes` at a time, `trickle_interval_s` apart
+    endless_headers  200, then header lines one byte per `trickle_interval_s`, never the body
+    redirect      302 to `redirect_to`
     no_length     no Content-Length: the body ends when the connection closes
 """
 
@@ -48,6 +50,8 @@ FaultKind = Literal[
     "truncated",
     "stall",
     "trickle",
+    "endless_headers",
+    "redirect",
     "no_length",
 ]
 
@@ -98,6 +102,7 @@ class Loopback:
         trickle_bytes: int = 1024,
         trickle_interval_s: float = 0.05,
         rate: float | None = None,
+        redirect_to: str = "",
     ):
         self.files = dict(files)
         self.faults = {
@@ -107,6 +112,7 @@ class Loopback:
         self.stall_s = stall_s
         self.trickle_bytes, self.trickle_interval_s = trickle_bytes, trickle_interval_s
         self.rate = rate
+        self.redirect_to = redirect_to
         self.hits: dict[str, list[Hit]] = defaultdict(list)
         self._lock = threading.Lock()
         self._closing = threading.Event()
@@ -193,12 +199,26 @@ def _handler_for(server: Loopback) -> type[BaseHTTPRequestHandler]:
                     self._status(429, b"slow down", {"Retry-After": server.retry_after})
                 elif kind == "500_then_ok":
                     self._status(500, b"oops")
+                elif kind == "redirect":
+                    self._status(302, b"moved", {"Location": server.redirect_to})
+                elif kind == "endless_headers":
+                    self._endless_headers()
                 elif kind == "html":
                     self._status(200, HTML_PAGE, {"Content-Type": "text/html; charset=utf-8"})
                 else:
                     self._file(path, data, kind, body)
             except (BrokenPipeError, ConnectionResetError):
                 pass  # the client hung up (yt-dlp's extractor reads headers only)
+
+        def _endless_headers(self) -> None:
+            self.wfile.write(b"HTTP/1.0 200 OK\r\n")
+            line = b"X-Padding: " + b"a" * 60 + b"\r\n"
+            while True:
+                for byte in line:
+                    self.wfile.write(bytes([byte]))
+                    self.wfile.flush()
+                    if server._closing.wait(server.trickle_interval_s):
+                        return
 
         def _status(self, code: int, text: bytes, headers: dict[str, str] | None = None):
             self.send_response(code)

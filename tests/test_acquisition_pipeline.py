@@ -20,6 +20,7 @@ ARGS = [
     "--min_interval_s=0",
     "--socket_timeout_s=2",
     "--download_timeout_s=20",
+    "--allow_private_hosts",  # the loopback server
 ]
 
 

@@ -40,6 +40,7 @@ from schemas.ids import YOUTUBE_ID, validate_video_id, watch_url
 from schemas.layout import is_local
 from schemas.status import Status
 from stages.acquire.info_cache import info_age_s
+from stages.acquire.netguard import GuardTripped, check_url
 from stages.acquire.polite import Pacer
 from stages.acquire.youtube_errors import (
     AcquisitionError,
@@ -52,6 +53,7 @@ from stages.acquire.ytdlp import (
     default_format,
     handle,
     js_runtime_status,
+    proxy_hosts,
     ydl_params,
 )
 from stages.store.files import atomic_write
@@ -209,6 +211,7 @@ def probe(
 
     Runs the format selection too, so a video with no usable stream fails here already.
     """
+    _check_host(url, cfg)
     h = handle(cfg)
     extract = functools.partial(h.ydl.extract_info, url, download=False)
     info = retrying(extract, cfg, f"probe {url[:80]}", h.log, pacer=pacer, sleep=sleep)
@@ -228,6 +231,16 @@ def probe(
         "auto_caption_languages": sorted(info.get("automatic_captions") or {}),
     }
     return meta, _without_cookies(YoutubeDL.sanitize_info(info, remove_private_keys=True))
+
+
+def _check_host(url: str, cfg: AcquireConfig) -> None:
+    """Refuse a URL whose host is a private address before yt-dlp runs (the `NetGuard` of
+    every call refuses the connection too, and after redirects; through a proxy only this
+    check sees the real host)."""
+    try:
+        check_url(url, cfg.allow_private_hosts, proxy_hosts(cfg))
+    except GuardTripped as exc:
+        raise AcquisitionError(exc.status, exc.message) from None
 
 
 def _without_cookies(value: Any) -> Any:
@@ -291,10 +304,12 @@ def download(
     Each attempt runs yt-dlp in a fresh local temp dir, so no stale `.part` is resumed across
     attempts (within one, yt-dlp resumes a cut body with a checked Range). A match filter
     refuses live videos, odd extensions and declared sizes over the cap before any media
-    byte. A progress hook, run per block read (yt-dlp sizes reads to ~1 s of data), ends the
-    download once `cfg.wall_clock_s` has passed since the first attempt began, or once more
-    bytes than the cap arrived; a silent connection is ended by `socket_timeout_s` (worst
-    case: the wall clock plus ~3 socket timeouts). The file must pass `verify_media`; it is
+    byte. A progress hook, run per block read, ends the download once more bytes than the cap
+    arrived. All attempts run inside one `stages.acquire.netguard.NetGuard` (`retrying`): once
+    `cfg.wall_clock_s` has passed since the first attempt began, its connections are shut down
+    whatever the server does (a trickle, a stall mid-block, endless headers), and connections
+    to private addresses are refused unless `cfg.allow_private_hosts`, redirects included.
+    The file must pass `verify_media`; it is
     then renamed into place (a local `dest_dir` holds the attempt's hidden temp dir, so this
     is a rename on one filesystem) or, for a remote `dest_dir` (gs://), copied through
     `FileSystems` to a temp name and renamed: a final name always means a complete, verified
@@ -304,21 +319,15 @@ def download(
         validate_video_id(video_id)
     except ValueError as exc:
         raise AcquisitionError(Status.INVALID_ID, str(exc)) from None
+    _check_host(url, cfg)
     if info is not None and (age := info_age_s(info)) > cfg.info_max_age_s:
         log.info("%s: the probe's info is %.0f s old: extracting again", video_id, age)
         info = None
     max_bytes = int(cfg.max_filesize_mb * MIB)
     h = handle(cfg, match_filter=RefuseUnwanted(max_bytes))
-    deadline: float | None = None  # the wall clock starts with the first attempt
 
     def hook(progress: dict) -> None:
-        done = progress.get("downloaded_bytes") or 0
-        if deadline is not None and clock() > deadline:
-            raise AcquisitionError(
-                Status.NETWORK_TIMEOUT,
-                f"download passed the {cfg.wall_clock_s:g} s wall clock ({done} bytes in)",
-            )
-        if done > max_bytes:
+        if (progress.get("downloaded_bytes") or 0) > max_bytes:
             raise AcquisitionError(Status.TOO_LARGE, f"over {cfg.max_filesize_mb:g} MB")
 
     h.hook = hook
@@ -344,9 +353,6 @@ def download(
                 return run_ydl()
 
         def attempt() -> tuple[str, str]:
-            nonlocal deadline
-            if deadline is None:
-                deadline = clock() + cfg.wall_clock_s
             result, work = run_ydl()
             ext = str(result.get("ext"))
             path = os.path.join(work, f"media.{ext}")

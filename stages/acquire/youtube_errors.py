@@ -23,7 +23,8 @@ this order; a structured cause (`HTTPError.status`, `GeoRestrictedError`) wins o
     HTTP 5xx                                                      SERVER_ERROR **  yes *
     timeouts, connection resets, short bodies
       ("N bytes read, M more expected")                           NETWORK_TIMEOUT  yes
-    the per-video wall clock ran out (progress hook)              NETWORK_TIMEOUT  no
+    the per-video wall clock ran out (`NetGuard`)                 NETWORK_TIMEOUT  no
+    a connection to a private / loopback / link-local address     PRIVATE_HOST     no
     "Requested format is not available", "No video formats"      UNAVAILABLE ***  no
     an extension other than mp4 / webm / mkv                      UNSAFE_MEDIA     no
     the file does not open or decode (HTML, garbage)              CORRUPT_MEDIA    no
@@ -52,7 +53,8 @@ from stages.acquire.polite import (
     call_with_retries,
     parse_retry_after,
 )
-from stages.acquire.ytdlp import AcquireConfig, YdlLog, js_runtime_status
+from stages.acquire.netguard import NetGuard
+from stages.acquire.ytdlp import AcquireConfig, YdlLog, js_runtime_status, proxy_hosts
 
 
 class AcquisitionError(StatusError):
@@ -71,14 +73,41 @@ def retrying(
     clock: Callable[[], float] = time.monotonic,
 ) -> Any:
     """`fn()` paced (`pacer`, else the process-wide YouTube pace) and retried (`policy`, else
-    `cfg.retry`); yt-dlp's errors become AcquisitionError, explained by what `ydl_log` heard."""
+    `cfg.retry`); yt-dlp's errors become AcquisitionError, explained by what `ydl_log` heard.
+
+    Every attempt runs inside one `NetGuard`: all attempts together end within
+    `cfg.wall_clock_s` (counted from the first attempt) whatever the server does, and no
+    connection goes to a private address unless `cfg.allow_private_hosts`.
+    """
     pacer = Pacer.shared(YOUTUBE, cfg.min_interval_s) if pacer is None else pacer
+    guard = NetGuard(
+        cfg.wall_clock_s,
+        allow_private=cfg.allow_private_hosts,
+        allowed_hosts=proxy_hosts(cfg),
+        what=label,
+    )
+
+    def guarded() -> Any:
+        with guard:
+            try:
+                result = fn()
+            except (YoutubeDLError, OSError) as exc:
+                if (tripped := guard.error()) is not None:
+                    raise AcquisitionError(tripped.status, tripped.message) from exc
+                raise
+        if (tripped := guard.error()) is not None:  # a body cut by the guard may look complete
+            raise AcquisitionError(tripped.status, tripped.message)
+        return result
+
     try:
         return call_with_retries(
-            fn, policy or cfg.retry, retry_of, pacer=pacer, sleep=sleep, clock=clock, label=label
-        )
+            guarded, policy or cfg.retry, retry_of, pacer=pacer, sleep=sleep, clock=clock,
+            label=label,
+        )  # fmt: skip
     except YoutubeDLError as exc:
         raise to_acquisition_error(exc, ydl_log.warnings) from exc
+    finally:
+        guard.close()
 
 
 _HTTP_CODE = re.compile(r"HTTP Error (\d{3})")

@@ -16,6 +16,7 @@ import shutil
 import threading
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlsplit
 
 from apache_beam.io.filesystem import CompressionTypes
 from apache_beam.io.filesystems import FileSystems
@@ -59,6 +60,15 @@ class AcquireConfig:
     info_max_age_s: float = 4 * 3600.0
     """A download reuses the metadata probe's info (its format URLs) while it is younger than
     this; older, it extracts again (YouTube's stream URLs expire after about 6 hours)."""
+    allow_private_hosts: bool = False
+    """Allow connections to loopback, private and link-local addresses (your own network; the
+    tests' loopback server). Off: such sources are refused (PRIVATE_HOST), redirects included."""
+
+
+def proxy_hosts(cfg: AcquireConfig) -> frozenset[str]:
+    """The proxy's host: connections to it are allowed even when it is a private address."""
+    host = urlsplit(cfg.proxy).hostname if cfg.proxy else None
+    return frozenset({host} if host else ())
 
 
 def default_format(max_height: int) -> str:
@@ -217,7 +227,8 @@ _MAX_HANDLES = 8  # per thread: list, probe and download of a configuration or t
 def handle(cfg: AcquireConfig, **extra: Any) -> Handle:
     """This thread's YoutubeDL for `cfg` and `extra` (hashable values: they are the key), made
     on first use, ready for one new call: its logger emptied, its progress hook unset, its
-    media directory (`ydl.params["paths"]["home"]`) the current one."""
+    media directory (`ydl.params["paths"]["home"]`) the current one, and no pooled connection
+    (each call's connections are opened inside its `NetGuard`, which can then end them)."""
     handles: dict = _local.__dict__.setdefault("handles", {})
     key = (YoutubeDL, cfg, tuple(sorted(extra.items())))
     h = handles.get(key)
@@ -228,7 +239,16 @@ def handle(cfg: AcquireConfig, **extra: Any) -> Handle:
     h.log.reset()
     h.hook = None
     h.ydl.params["paths"] = {"home": ""}
+    drop_connections(h.ydl)
     return h
+
+
+def drop_connections(ydl: YoutubeDL) -> None:
+    """Close the YoutubeDL's pooled connections; its request director (a cached property,
+    what `YoutubeDL.close` closes too) is rebuilt on the next request."""
+    director = ydl.__dict__.pop("_request_director", None)
+    if director is not None:
+        director.close()
 
 
 def close_handles() -> None:

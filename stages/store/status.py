@@ -29,6 +29,8 @@ RETRYABLE = frozenset(
         Status.BLOCKED,
         Status.RATE_LIMITED,
         Status.NETWORK_TIMEOUT,
+        Status.CONSENT_REQUIRED,
+        Status.PAGE_UNPARSABLE,
     }
 )
 

@@ -20,6 +20,11 @@ How the library fails, and what we make of it (youtube-transcript-api 1.2.5):
   block from the same IP only digs deeper.
 - Timeouts and connection errors arrive as raw `requests` exceptions and are retried.
 - Unparsable answers arrive as raw `ParseError` / `JSONDecodeError` (and `defusedxml`'s refusals).
+- A consent page it cannot answer (`FailedToCreateConsentCookie`, EU IPs) is CONSENT_REQUIRED
+  and a watch page it cannot read (`YouTubeDataUnparsable`) PAGE_UNPARSABLE: both retryable,
+  never `no_transcript` (which claims the video has no captions).
+- Every answer is read at most `cfg.max_bytes` (8 MB, like the json3 path) and at most
+  `cfg.max_snippets` are kept; one video's requests end within `cfg.wall_clock_s` (`guarded`).
 """
 
 import re
@@ -36,6 +41,7 @@ from requests.adapters import HTTPAdapter
 from youtube_transcript_api import (
     AgeRestricted,
     CouldNotRetrieveTranscript,
+    FailedToCreateConsentCookie,
     InvalidVideoId,
     NoTranscriptFound,
     PoTokenRequired,
@@ -43,6 +49,7 @@ from youtube_transcript_api import (
     TranscriptsDisabled,
     VideoUnavailable,
     VideoUnplayable,
+    YouTubeDataUnparsable,
     YouTubeTranscriptApi,
 )
 from youtube_transcript_api import Transcript as TrackHandle
@@ -50,6 +57,7 @@ from youtube_transcript_api.proxies import GenericProxyConfig
 
 from schemas import Status
 from schemas.ids import is_youtube_id
+from stages.acquire.netguard import NetGuard, tripped_here
 from stages.acquire.polite import (
     YOUTUBE,
     Pacer,
@@ -79,6 +87,14 @@ class YouTubeTranscriptConfig:
     """requests' connect and read timeout for every HTTP request (not a total per request)."""
     retry: RetryPolicy = RetryPolicy()
     """Backoff for 429, 5xx and network errors; its deadline caps one video's list + fetch."""
+    wall_clock_s: float = 120.0
+    """Hard cap on one video's requests together (`NetGuard`): holds against a trickle."""
+    max_bytes: int = 8 * 1024 * 1024
+    """Largest YouTube answer read (watch page, player JSON, caption file) → BAD_TRANSCRIPT."""
+    max_snippets: int = 100_000
+    """Most caption snippets kept for one video (hours of word-timed captions are ~30k)."""
+    allow_private_hosts: bool = False
+    """Allow connections to loopback/private addresses (tests); refused otherwise."""
 
     @property
     def proxies(self) -> dict[str, str] | None:
@@ -118,29 +134,74 @@ class _YouTubeAdapter(HTTPAdapter):
         )
 
 
-def _raise_retryable_status(response: requests.Response, *args: Any, **kwargs: Any):
-    """Response hook: raise `HTTPError` for a 429 (unless it is the reCAPTCHA block) or a 5xx.
+def _response_hook(max_bytes: int) -> Callable[..., requests.Response]:
+    """A response hook that reads the body itself, at most `max_bytes` (more: BAD_TRANSCRIPT,
+    for the library path as for json3), and raises `HTTPError` for a 429 (unless it is the
+    reCAPTCHA block) or a 5xx.
 
     The library would turn these into `IpBlocked` / `YouTubeRequestFailed` and lose the status
-    code and the Retry-After header; raised here, they reach the retry loop intact.
+    code and the Retry-After header; raised here, they reach the retry loop intact. Hooks run
+    before requests reads the body, so nothing over the cap is ever held.
     """
-    code = response.status_code
-    if code >= 500 or (code == 429 and _CAPTCHA not in response.text):
-        response.raise_for_status()
-    return response
+
+    def hook(response: requests.Response, *args: Any, **kwargs: Any) -> requests.Response:
+        if response._content is False:  # not read yet (requests reads after the hooks)
+            data = response.raw.read(max_bytes + 1, decode_content=True) or b""
+            response._content, response._content_consumed = data, True
+            response.close()
+            if len(data) > max_bytes:
+                raise TranscriptError(
+                    Status.BAD_TRANSCRIPT, f"YouTube answer over the {max_bytes:,}-byte cap"
+                )
+        code = response.status_code
+        if code >= 500 or (code == 429 and _CAPTCHA not in response.text):
+            response.raise_for_status()
+        return response
+
+    return hook
 
 
 def make_session(
     cfg: YouTubeTranscriptConfig, session: requests.Session | None = None
 ) -> requests.Session:
     """`session` (a new one by default) with http(s) adapters applying `cfg.timeout_s` and
-    proxies, and a 429 or 5xx raised as `requests.HTTPError` (for the retry loop)."""
+    proxies, bodies capped at `cfg.max_bytes`, a 429 or 5xx raised as `requests.HTTPError`
+    (for the retry loop), and no pooled connection (`Connection: close`): every request
+    connects inside the current `NetGuard`, which can then end it."""
     session = requests.Session() if session is None else session
     adapter = _YouTubeAdapter(cfg.timeout_s, cfg.proxies)
     session.mount("https://", adapter)
     session.mount("http://", adapter)
-    session.hooks["response"].append(_raise_retryable_status)
+    session.headers["Connection"] = "close"
+    session.hooks["response"].append(_response_hook(cfg.max_bytes))
     return session
+
+
+def guarded(fn: Callable[[], T], cfg: YouTubeTranscriptConfig, label: str) -> T:
+    """`fn()` inside a `NetGuard`: its requests end within `cfg.wall_clock_s` whatever the
+    server does (NETWORK_TIMEOUT), and none goes to a private address unless allowed."""
+    proxy_hosts = frozenset(
+        h for u in (cfg.proxy_http, cfg.proxy_https) if u and (h := urlsplit(u).hostname)
+    )
+    guard = NetGuard(
+        cfg.wall_clock_s,
+        allow_private=cfg.allow_private_hosts,
+        allowed_hosts=proxy_hosts,
+        what=label,
+    )
+    try:
+        with guard:
+            try:
+                result = fn()
+            except Exception as exc:
+                if (tripped := guard.error()) is not None:
+                    raise TranscriptError(tripped.status, tripped.message) from exc
+                raise
+    finally:
+        guard.close()
+    if (tripped := guard.error()) is not None:
+        raise TranscriptError(tripped.status, tripped.message)
+    return result
 
 
 def make_api(
@@ -195,14 +256,18 @@ def fetch_transcript(
             fn, policy, _classify, pacer=pacer, sleep=sleep, clock=clock, label=label
         )
 
-    try:
+    def list_and_fetch():
         tracks = list(retrying(lambda: api.list(video_id), f"{video_id} list"))
         track = choose_track(tracks, cfg.languages)
         if track is None:
             raise _no_track_error(tracks, cfg.languages)
-        fetched = retrying(track.fetch, f"{video_id} fetch {track.language_code}")
+        return retrying(track.fetch, f"{video_id} fetch {track.language_code}")
+
+    try:
+        fetched = guarded(list_and_fetch, cfg, f"{video_id} transcript")
     except _EXPECTED as exc:
         raise _to_transcript_error(exc, proxied=cfg.proxies is not None) from exc
+    _check_count(len(fetched), cfg)
 
     snippets = [
         Snippet(s.text, s.start, s.start + max(0.0, s.duration)) for s in fetched if s.text.strip()
@@ -272,10 +337,10 @@ def fetch_json3_track(
     from stages.text.captions import parse_json3
 
     def get() -> bytes | None:
-        with session.get(track.url, stream=True) as r:
-            if not r.ok:  # 429 and 5xx were raised by the session's hook, for the retry loop
-                return None
-            data = r.raw.read(max_bytes + 1, decode_content=True)
+        r = session.get(track.url)  # the session's hook reads at most cfg.max_bytes
+        if not r.ok:  # 429 and 5xx were raised by the session's hook, for the retry loop
+            return None
+        data = r.content
         if len(data) > max_bytes:
             raise TranscriptError(Status.BAD_TRANSCRIPT, f"caption file over {max_bytes} bytes")
         return data
@@ -283,19 +348,30 @@ def fetch_json3_track(
     pacer = Pacer.shared(YOUTUBE, cfg.min_interval_s) if pacer is None else pacer
     label = f"json3 {track.language_code}"
     try:
-        data = call_with_retries(
-            get, cfg.retry, _classify, pacer=pacer, sleep=sleep, clock=clock, label=label
+        data = guarded(
+            lambda: call_with_retries(
+                get, cfg.retry, _classify, pacer=pacer, sleep=sleep, clock=clock, label=label
+            ),
+            cfg,
+            label,
         )
     except _EXPECTED as exc:
         raise _to_transcript_error(exc, proxied=cfg.proxies is not None) from exc
     if data is None or not data.strip():  # YouTube answers 200 and nothing without a PO token
         return None
     snippets = parse_json3(data.decode("utf-8", errors="replace"))
+    _check_count(len(snippets), cfg)
     if not snippets:
         kind = "generated" if track.is_generated else "manual"
         message = f"the {track.language_code} ({kind}) json3 track has no text"
         raise TranscriptError(Status.EMPTY_TRANSCRIPT, message)
     return Transcript(snippets, track.language_code, track.is_generated, source="json3")
+
+
+def _check_count(n: int, cfg: YouTubeTranscriptConfig) -> None:
+    if n > cfg.max_snippets:
+        message = f"{n:,} caption snippets, over the {cfg.max_snippets:,} cap"
+        raise TranscriptError(Status.BAD_TRANSCRIPT, message)
 
 
 def _no_track_error(tracks: list[TrackHandle], languages: tuple[str, ...]) -> TranscriptError:
@@ -317,7 +393,10 @@ _EXPECTED = (CouldNotRetrieveTranscript, requests.HTTPError, *_NETWORK, *_UNPARS
 
 
 def _classify(exc: Exception) -> Retry | None:
-    """Retry a 429 or 5xx (honouring Retry-After) and network errors; nothing else."""
+    """Retry a 429 or 5xx (honouring Retry-After) and network errors; nothing else, and
+    nothing once the `NetGuard` ended the call."""
+    if tripped_here():
+        return None
     if isinstance(exc, requests.HTTPError) and exc.response is not None:
         retry_after = parse_retry_after(exc.response.headers.get("Retry-After"))
         return Retry(retry_after, f"HTTP {exc.response.status_code}")
@@ -335,6 +414,11 @@ _STATUS_OF: list[tuple[type[CouldNotRetrieveTranscript], Status]] = [
     (VideoUnplayable, Status.UNAVAILABLE),
     (AgeRestricted, Status.AGE_RESTRICTED),
     (PoTokenRequired, Status.PO_TOKEN_REQUIRED),
+    # Not facts about the video: EU consent interstitials (fix: --cookies of a browser that
+    # accepted, or an IP outside the EU) and watch pages this library version cannot read
+    # (retry later; update youtube-transcript-api). Both are retried by --retry_failed.
+    (FailedToCreateConsentCookie, Status.CONSENT_REQUIRED),
+    (YouTubeDataUnparsable, Status.PAGE_UNPARSABLE),
 ]
 
 

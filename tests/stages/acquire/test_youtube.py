@@ -42,6 +42,7 @@ from tests.loopback import Fault, Loopback
 
 FRAMES = 50  # 2 s at 25 fps
 CFG = AcquireConfig(
+    allow_private_hosts=True,  # the loopback server
     min_interval_s=0.0,
     request_sleep_s=0.0,
     socket_timeout_s=2.0,
