@@ -27,6 +27,7 @@ Connections reused from a pool were opened earlier, outside the guard: callers d
 pools before a guarded call (`stages.acquire.ytdlp.handle`, `requests.Session.close`).
 """
 
+import contextlib
 import ipaddress
 import os
 import socket
@@ -183,10 +184,8 @@ class NetGuard:
         with self._lock:
             self.expired = True
             for s in self._socks:
-                try:
+                with contextlib.suppress(OSError):  # not connected yet, or already closed
                     s.shutdown(socket.SHUT_RDWR)
-                except OSError:  # not connected yet, or already closed
-                    pass
 
     def _close_socks(self) -> None:
         with self._lock:

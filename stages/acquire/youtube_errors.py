@@ -45,6 +45,7 @@ from yt_dlp.networking.exceptions import CertificateVerifyError, HTTPError, Tran
 from yt_dlp.utils import GeoRestrictedError, YoutubeDLError
 
 from schemas.status import Status, StatusError
+from stages.acquire.netguard import NetGuard
 from stages.acquire.polite import (
     YOUTUBE,
     Pacer,
@@ -53,7 +54,6 @@ from stages.acquire.polite import (
     call_with_retries,
     parse_retry_after,
 )
-from stages.acquire.netguard import NetGuard
 from stages.acquire.ytdlp import AcquireConfig, YdlLog, js_runtime_status, proxy_hosts
 
 
