@@ -23,7 +23,9 @@ from tests.loopback import Loopback
 VIDEO = "GJLlxj_dtq8"
 CFG = YouTubeTranscriptConfig(
     allow_private_hosts=True,  # the loopback server
-    min_interval_s=0.0, timeout_s=2.0, retry=RetryPolicy(max_attempts=3, base_delay_s=0.01)
+    min_interval_s=0.0,
+    timeout_s=2.0,
+    retry=RetryPolicy(max_attempts=3, base_delay_s=0.01),
 )
 AUTO = {  # speech recognition: one snippet per word (tOffsetMs)
     "events": [
