@@ -151,7 +151,7 @@ def _to_rgb(frame, reformatter: VideoReformatter, side: int) -> np.ndarray:
     """(side, side, 3) uint8: short side resized to `side`, centre crop, made upright."""
     scale = side / min(frame.width, frame.height)
     w, h = max(side, round(frame.width * scale)), max(side, round(frame.height * scale))
-    rgb = reformatter.reformat(frame, width=w, height=h, format="rgb24").to_ndarray()
+    rgb = reformatter.reformat(frame, width=w, height=h, format="rgb24", threads=1).to_ndarray()
     y, x = (h - side) // 2, (w - side) // 2
     return np.rot90(rgb[y : y + side, x : x + side], round(frame.rotation / 90) % 4)
 

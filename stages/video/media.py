@@ -3,6 +3,8 @@
 `write_video` is used by the sample world to render its videos and by the tests to build
 edge-case files (variable frame rate, non-integer rates, B-frames, display rotation, Matroska
 without durations). Frames are encoded as they arrive, so memory stays flat in video length.
+Equal frames give equal bytes on every run (one thread in swscale, FFmpeg and x264; bit-exact
+muxing): the sample world's renders, and so fresh corpora, are reproducible.
 `video_stream` is the one rule, shared by the download check and the frames stage, for which
 stream of a container is "the video".
 """
@@ -15,6 +17,15 @@ import av
 import numpy as np
 
 from schemas.status import Status, StatusError
+
+X264_DETERMINISTIC = (
+    "threads=1:lookahead-threads=1:sliced-threads=0:sync-lookahead=0:non-deterministic=0:mbtree=0"
+)
+"""x264 settings under which equal frames always encode to equal bytes, whatever the machine's
+core count or load: no frame, slice or lookahead threads, x264's determinism switch left on, and
+no MB-tree rate control. Measured: with MB-tree on, 8-11 of 25 single-threaded encodes of one
+video in one process gave different bytes (its SIMD propagation step; `asm=0` or `mbtree=0`
+each made 20 of 20 equal); `mbtree=0` keeps the SIMD speed."""
 
 
 def video_stream(container: av.container.InputContainer, error: type[StatusError] = StatusError):
@@ -62,12 +73,15 @@ def write_video(
                 stream.width, stream.height = width, height
                 stream.pix_fmt = "yuv420p"
                 stream.codec_context.gop_size = gop
+                # One thread, in FFmpeg and in x264: the same frames give the same bytes.
+                stream.codec_context.thread_count = 1
                 if codec == "libx264":
                     stream.options = {
                         "crf": str(crf),
                         "preset": preset,
                         "bf": str(bframes),
                         "threads": "1",
+                        "x264-params": X264_DETERMINISTIC,
                     }
                 if times is not None:
                     stream.codec_context.time_base = Fraction(1, 1000)
@@ -76,9 +90,10 @@ def write_video(
                     stream.set_display_rotation(rotation)
             # Convert to the stream's pixel format here rather than inside the encoder: the
             # implicit conversion gave byte-different files for identical frames in ~3% of runs.
+            # swscale's default is one slice thread per core (PyAV's threads=0): pinned to one.
             frame = av.VideoFrame.from_ndarray(
                 np.ascontiguousarray(frame_rgb), format="rgb24"
-            ).reformat(format="yuv420p")
+            ).reformat(format="yuv420p", threads=1)
             if times is not None:
                 frame.pts = round(times[n] * 1000)
                 frame.time_base = Fraction(1, 1000)
