@@ -2,7 +2,9 @@
 
 Sources:
 - the embedded sample world (stages.acquire.sample_world): rendered into OUT/sample/ on first use;
-- a local directory of video files (mp4, mkv, mov, webm; recursive), possibly on gs://.
+- a local directory of video files (mp4, mkv, mov, webm; recursive), possibly on gs://:
+  `stages.acquire.local_files` lists it, and every entry that cannot be used is a status row
+  (broken_link, unreadable, not_a_file) or counted in the logged summary by reason;
 
 Local ids are derived from file names: the stem with every character outside
 [A-Za-z0-9_-] replaced by "_" (at most 64 characters). When that changed the stem, or when
@@ -11,6 +13,7 @@ SHA-1 of the file's relative path, so ids are unique, stable, and safe as path c
 """
 
 import hashlib
+import logging
 import re
 import time
 from collections import Counter
@@ -24,25 +27,12 @@ from apache_beam.metrics import Metrics
 from schemas import STATUS, VIDEOS, Status
 from schemas.ids import YOUTUBE_ID, validate_video_id, watch_url
 from stages.acquire.info_cache import save_info
+from stages.acquire.local_files import VIDEO_EXTENSIONS, Listing, list_dir
 from stages.store.files import write_table
 from stages.store.stage import StageStore
 from stages.store.status import RETRYABLE, status_row
 
-VIDEO_EXTENSIONS = frozenset({".mp4", ".mkv", ".mov", ".webm"})
-
-
-def list_video_files(source_dir: str) -> list[str]:
-    """Every video file under `source_dir` (recursive), sorted. Hidden files and anything in a
-    hidden dir are skipped: macOS `._x.mp4` forks, a killed download's `.yt-*` temp dir."""
-    root = source_dir.rstrip("/")
-    pattern = FileSystems.join(root, "**")
-    paths = [m.path for r in FileSystems.match([pattern]) for m in r.metadata_list]
-    return sorted(
-        p
-        for p in paths
-        if PurePosixPath(p).suffix.lower() in VIDEO_EXTENSIONS
-        and not any(part.startswith(".") for part in PurePosixPath(p[len(root) :]).parts)
-    )
+log = logging.getLogger(__name__)
 
 
 def local_video_ids(rel_paths: list[str]) -> list[str]:
@@ -58,11 +48,17 @@ def local_video_ids(rel_paths: list[str]) -> list[str]:
     return ids
 
 
-def local_records(source_dir: str) -> list[dict]:
-    paths = list_video_files(source_dir)
-    root = source_dir.rstrip("/") + "/"
+def local_records(source_dir: str) -> tuple[list[dict], list[dict], Listing]:
+    """(VIDEOS records, discover status rows of the entries that cannot be used, the listing)
+    of a directory of the user's videos (`stages.acquire.local_files.list_dir`). Problem
+    entries get the id they would have had as videos."""
+    listing = list_dir(source_dir)
+    root = listing.root.rstrip("/") + "/"
+    paths = listing.videos + [path for path, _, _ in listing.problems]
     rel = [p[len(root) :] if p.startswith(root) else PurePosixPath(p).name for p in paths]
-    return [
+    ids = local_video_ids(rel)
+    n = len(listing.videos)
+    records = [
         {
             "video_id": vid,
             "source": "local",
@@ -73,8 +69,13 @@ def local_records(source_dir: str) -> list[dict]:
             "split": None,
             "transcript_uri": None,
         }
-        for vid, path, r in zip(local_video_ids(rel), paths, rel, strict=True)
+        for vid, path, r in zip(ids[:n], paths[:n], rel[:n], strict=True)
     ]
+    rows = [
+        status_row(vid, "discover", status, f"{path}: {message}")
+        for vid, (path, status, message) in zip(ids[n:], listing.problems, strict=True)
+    ]
+    return records, rows, listing
 
 
 def _write_videos(records: list[dict], failures: list[dict], out: str) -> None:
@@ -225,12 +226,18 @@ class Discover(beam.PTransform):
         self._acquire_cfg, self._max, self._retry_failed = acquire_cfg, max_entries, retry_failed
 
     def _local(self, pbegin, dirs: list[str]):
-        records = [r for d in dirs for r in local_records(d)]
+        records, rows = [], []
+        for d in dirs:
+            found, problems, listing = local_records(d)
+            records += found
+            rows += problems
+            (log.warning if problems else log.info)("discover %s", listing.summary())
         if not records:
             raise ValueError(
                 f"no video files ({', '.join(sorted(VIDEO_EXTENSIONS))}) under {', '.join(dirs)}"
+                + "".join(f"; {r['error_message']}" for r in rows[:3])
             )
-        return pbegin | "Local" >> beam.Create(records)
+        return pbegin | "Local" >> beam.Create(records), rows
 
     def _remote(self, pbegin, remote: list[tuple[int, str]]):
         expanded = (
@@ -271,11 +278,15 @@ class Discover(beam.PTransform):
             dirs = [s for s, k in zip(self._sources, kinds, strict=True) if k == "dir"]
             remote = [(i, s) for i, (s, k) in enumerate(zip(self._sources, kinds, strict=True))
                       if k != "dir"]  # fmt: skip
-            parts = [self._local(pbegin, dirs)] if dirs else []
-            failures = pbegin | "NoFailures" >> beam.Create([])
+            parts, local_rows = [], []
+            if dirs:
+                local, local_rows = self._local(pbegin, dirs)
+                parts.append(local)
+            failures = pbegin | "LocalFailures" >> beam.Create(local_rows)
             if remote:
-                videos, failures = self._remote(pbegin, remote)
+                videos, remote_failures = self._remote(pbegin, remote)
                 parts.append(videos)
+                failures = (failures, remote_failures) | "AllFailures" >> beam.Flatten()
         videos = tuple(parts) | "AllVideos" >> beam.Flatten()
         _ = (
             videos
