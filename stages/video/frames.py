@@ -24,6 +24,8 @@ Sampling rules (paper: 20 fps, 30-frame non-overlapping clips):
 - A tail shorter than one clip is dropped: the paper's clips are full 1.5 s.
 
 Failures raise `MediaError` with a `Status` and FFmpeg's own text:
+- a local path that is not a readable regular file → NOT_A_FILE (FIFO, socket, device: never
+  opened), BROKEN_LINK, UNREADABLE (permission denied: the file may be fine), UNAVAILABLE;
 - not a media file (garbage, zero bytes, text) → CORRUPT_MEDIA; a still image (a JPEG
   renamed .mp4 opens as ``jpeg_pipe``) or an audio-only file → NO_VIDEO_STREAM;
 - declared width × height above ``max_pixels`` → UNSAFE_MEDIA, from the header, before
@@ -36,6 +38,7 @@ Failures raise `MediaError` with a `Status` and FFmpeg's own text:
 """
 
 import logging
+import os
 import time
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
@@ -53,11 +56,13 @@ from PIL import Image, ImageOps
 
 from schemas.layout import is_local
 from schemas.status import Status, StatusError
+from stages.acquire.local_files import check_regular_file
 from stages.video.media import video_stream
 
 STAGE = "frames"
 UNCOMPRESSED = CompressionTypes.UNCOMPRESSED  # never guess compression from the file name
 MIN_COVERAGE = 0.9  # decoded / declared duration below this → TRUNCATED_MEDIA
+OPEN_TIMEOUT_S = 60.0  # opening a container (reading its header) past this → error
 
 log = logging.getLogger(__name__)
 
@@ -159,11 +164,10 @@ def _to_rgb(frame, reformatter: VideoReformatter, side: int) -> np.ndarray:
 def iter_clips(source: str | BinaryIO, cfg: FramesConfig) -> Iterator[Clip]:
     """Decode `source` (a path or binary file-like) and stream its full clips."""
     deadline = time.monotonic() + cfg.timeout_s
-    try:
-        container = av.open(source, mode="r")
+    try:  # FFmpeg's interrupt callback bounds opening (and each read) in time
+        container = av.open(source, mode="r", timeout=(OPEN_TIMEOUT_S, cfg.timeout_s))
     except FFmpegError as e:
-        gone = isinstance(e, FileNotFoundError)
-        raise MediaError(Status.UNAVAILABLE if gone else Status.CORRUPT_MEDIA, str(e)) from e
+        raise MediaError(_open_status(e), str(e)) from e
     with container:
         stream = _video_stream(container, cfg)
         n, fps = cfg.clip_frames, Fraction(cfg.fps)
@@ -198,6 +202,16 @@ def iter_clips(source: str | BinaryIO, cfg: FramesConfig) -> Iterator[Clip]:
             )
 
 
+def _open_status(e: FFmpegError) -> Status:
+    """Why a file did not open: gone, not ours to read (never a claim that it is broken), or
+    not media."""
+    if isinstance(e, FileNotFoundError):
+        return Status.UNAVAILABLE
+    if isinstance(e, PermissionError):
+        return Status.UNREADABLE
+    return Status.CORRUPT_MEDIA
+
+
 def thumbnail_jpeg(frame: np.ndarray, side: int) -> bytes:
     """A side × side JPEG (centre crop) of one (H, W, 3) uint8 RGB frame."""
     image = ImageOps.fit(Image.fromarray(frame), (side, side), Image.Resampling.BILINEAR)
@@ -221,14 +235,20 @@ def clip_row(video_id: str, clip: Clip, cfg: FramesConfig) -> dict:
 def open_clips(uri: str, cfg: FramesConfig) -> Iterator[Clip]:
     """`iter_clips` over a file named by `uri` (local path, or any Beam FileSystems URI).
 
-    Local paths go to PyAV as paths (native I/O); other schemes as Beam file objects,
-    opened UNCOMPRESSED (never guessing compression from the name). A missing file raises
-    MediaError(UNAVAILABLE).
+    Local paths go to PyAV as paths (native I/O), and only when they name a readable regular
+    file: a FIFO, socket or device (opening one can block forever, before any timeout can
+    fire) is NOT_A_FILE, a dangling link BROKEN_LINK, a permission error UNREADABLE. Other
+    schemes go as Beam file objects, opened UNCOMPRESSED (never guessing compression from the
+    name). A missing file raises MediaError(UNAVAILABLE).
     """
-    if not FileSystems.exists(uri):
-        raise MediaError(Status.UNAVAILABLE, f"no such file: {uri}")
     if is_local(uri):
+        if not os.path.lexists(uri):
+            raise MediaError(Status.UNAVAILABLE, f"no such file: {uri}")
+        if problem := check_regular_file(uri):
+            raise MediaError(problem[0], f"{uri}: {problem[1]}")
         yield from iter_clips(uri, cfg)
         return
+    if not FileSystems.exists(uri):
+        raise MediaError(Status.UNAVAILABLE, f"no such file: {uri}")
     with FileSystems.open(uri, compression_type=UNCOMPRESSED) as f:
         yield from iter_clips(f, cfg)

@@ -5,6 +5,7 @@ a test can read back exactly which source frames were picked.
 """
 
 import io
+import os
 from fractions import Fraction
 
 import av
@@ -20,10 +21,12 @@ from stages.video.frames import (
     MediaError,
     clip_row,
     iter_clips,
+    open_clips,
     resample,
     thumbnail_jpeg,
 )
 from stages.video.media import write_video
+from tests.nonroot import as_nobody
 
 CFG = FramesConfig(side=32, thumb_side=16)
 
@@ -330,3 +333,44 @@ def test_clip_row_matches_schema_with_middle_frame_thumbnail(tmp_path):
     thumb = np.asarray(Image.open(io.BytesIO(row["thumbnail"])))
     assert thumb.shape == (16, 16, 3) and index_of(thumb) == 15
     assert thumbnail_jpeg(clip.frames[0], 8)[:2] == b"\xff\xd8"  # a JPEG
+
+
+def _open_error(uri: str) -> MediaError:
+    with pytest.raises(MediaError) as caught:
+        next(open_clips(uri, CFG))
+    return caught.value
+
+
+def test_only_regular_files_are_opened(tmp_path):
+    # A FIFO named like a video would block av.open forever (before any timeout could fire).
+    os.mkfifo(tmp_path / "pipe.mp4")
+    err = _open_error(str(tmp_path / "pipe.mp4"))
+    assert err.status == Status.NOT_A_FILE and "FIFO" in err.message
+    (tmp_path / "dangling.mp4").symlink_to(tmp_path / "gone.mp4")
+    assert _open_error(str(tmp_path / "dangling.mp4")).status == Status.BROKEN_LINK
+    assert _open_error(str(tmp_path / "missing.mp4")).status == Status.UNAVAILABLE
+    assert _open_error(str(tmp_path)).status == Status.NOT_A_FILE  # a directory
+
+
+def _open_status(uri: str) -> tuple[str, str]:
+    err = _open_error(uri)
+    return str(err.status), err.message
+
+
+def _decode_status(uri: str) -> str:
+    """What `iter_clips` (PyAV opening the path itself, no listing check) says."""
+    try:
+        next(iter_clips(uri, CFG))
+    except MediaError as e:
+        return str(e.status)
+    return "ok"
+
+
+def test_an_unreadable_video_is_unreadable_not_corrupt_for_a_non_root_user(open_tmp):
+    path = open_tmp / "v.mp4"
+    write_video(path, painted(40), fps=20)
+    path.chmod(0o000)
+    status, message = as_nobody(_open_status, str(path))
+    assert status == Status.UNREADABLE and "permission denied" in message
+    # a file that turns unreadable after the check: PyAV's PermissionError maps the same way
+    assert as_nobody(_decode_status, str(path)) == Status.UNREADABLE
