@@ -15,6 +15,7 @@ import pyarrow as pa
 from apache_beam.metrics import Metrics
 
 from schemas import TRANSCRIPTS, Status
+from schemas.ids import validate_video_id
 from stages.acquire.info_cache import load_info
 from stages.acquire.polite import YOUTUBE, Pacer
 from stages.store.files import fingerprint
@@ -166,7 +167,8 @@ class FetchTranscripts(beam.PTransform):
 
     def expand(self, videos):
         store, fp = StageStore(self._out, "transcripts"), fingerprint(self._cfg)
-        parts = videos | "SkipFinished" >> beam.ParDo(
+        checked = videos | "ValidIds" >> beam.ParDo(_valid_id).with_outputs("invalid", main="valid")
+        parts = checked.valid | "SkipFinished" >> beam.ParDo(
             PartitionFinishedFn(store, fp, self._force, self._retry)
         ).with_outputs("done", main="todo")
         fetched = (
@@ -174,4 +176,17 @@ class FetchTranscripts(beam.PTransform):
             | "Spread" >> beam.Reshuffle()
             | "Fetch" >> beam.ParDo(FetchTranscriptsFn(self._out, self._cfg), fp)
         )
-        return (fetched, parts.done) | "All" >> beam.Flatten()
+        return (fetched, parts.done, checked.invalid) | "All" >> beam.Flatten()
+
+
+def _valid_id(video: dict):
+    """The record if its id is safe as a file name, else an INVALID_ID status row (an id from a
+    hand-edited or foreign videos table must not crash the stage)."""
+    try:
+        validate_video_id(video["video_id"])
+    except ValueError as e:
+        yield beam.pvalue.TaggedOutput(
+            "invalid", status_row(str(video["video_id"]), "transcripts", Status.INVALID_ID, str(e))
+        )
+        return
+    yield video

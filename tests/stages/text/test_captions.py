@@ -1,4 +1,5 @@
 import json
+import os
 import random
 
 import pytest
@@ -15,6 +16,7 @@ from stages.text.captions import (
     parse_sample,
     sidecar_language,
 )
+from tests.nonroot import as_nobody
 
 
 def spans(snippets):
@@ -445,6 +447,11 @@ def test_choose_sidecar(names, languages, chosen):
         ("a&nbsp;b\u00a0c\u2009d\u3000e", "a b c d e"),
         ("zero\u200bwidth\ufeffspace", "zero width space"),
         ("x &lt; 3 and y&gt;2", "x < 3 and y>2"),
+        ("i &lt;3 this", "i <3 this"),
+        # a tag that only appears once entities are decoded is still a tag
+        ("&lt;img src=x onerror=alert(1)&gt;chop the onions", "chop the onions"),
+        ("&amp;lt;b&amp;gt;bold&amp;lt;/b&amp;gt; move", "bold move"),
+        ("stir <!-- note --> well &lt;br/&gt;now", "stir well now"),
         # inline markup, never text that merely has angle brackets
         ("<c>we're</c><00:00:01.280><c> going</c>", "we're going"),
         ("<c.colorE5E5E5>chop</c> <i>the</i> <b>onions</b> <u>now</u>", "chop the onions now"),
@@ -514,3 +521,28 @@ def test_snippet_text_cleans_after_parsing(tmp_path):
     [snippet] = load_caption_file(write(tmp_path, "mix.srt", srt)).snippets
     assert snippet == Snippet("<i>&gt;&gt; ANNA: Stir</i> ♪ ♪", 1.0, 2.0)
     assert clean_text(snippet.text) == "Stir"
+
+
+def test_sidecars_that_cannot_be_read_are_status_rows_never_a_crash(tmp_path):
+    os.mkfifo(tmp_path / "v.en.vtt")  # opening it would block forever
+    with pytest.raises(TranscriptError) as caught:
+        load_caption_file(str(tmp_path / "v.en.vtt"))
+    assert caught.value.status == Status.NOT_A_FILE
+    (tmp_path / "w.vtt").symlink_to(tmp_path / "gone.vtt")
+    with pytest.raises(TranscriptError) as caught:
+        load_caption_file(str(tmp_path / "w.vtt"))
+    assert caught.value.status == Status.BROKEN_LINK
+
+
+def _load_status(uri: str) -> str:
+    try:
+        load_caption_file(uri)
+    except TranscriptError as e:
+        return str(e.status)
+    return "ok"
+
+
+def test_an_unreadable_sidecar_is_unreadable_for_a_non_root_user(open_tmp):
+    path = write(open_tmp, "v.en.srt", "1\n00:00:01,000 --> 00:00:02,000\nhi\n")
+    os.chmod(path, 0o000)
+    assert as_nobody(_load_status, path) == Status.UNREADABLE

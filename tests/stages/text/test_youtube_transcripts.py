@@ -19,6 +19,7 @@ from responses import matchers
 
 from schemas import Status
 from stages.acquire.polite import Pacer, RetryPolicy
+from stages.store.status import RETRYABLE
 from stages.text.asr import Snippet, TranscriptError
 from stages.text.youtube_transcripts import (
     YouTubeTranscriptConfig,
@@ -533,3 +534,37 @@ def test_choose_track(available, languages, chosen):
     track_ = choose_track(tracks(*available), languages)
     got = None if track_ is None else track_.language_code + ("*" if track_.is_generated else "")
     assert got == chosen
+
+
+# --- pages that are not facts about the video; answers capped like the json3 path ----------
+
+
+def test_a_consent_page_that_stays_is_consent_required_and_retryable(yt):
+    route_watch(yt, CONSENT_HTML)
+    route_watch(yt, CONSENT_HTML)  # the cookie did not help (e.g. an EU IP): not "no captions"
+    error, _ = fetch_error()
+    assert error.status == Status.CONSENT_REQUIRED
+    assert error.status in RETRYABLE
+
+
+def test_a_watch_page_the_library_cannot_read_is_page_unparsable_and_retryable(yt):
+    route_watch(yt, "<html><body>a layout the library does not know</body></html>")
+    error, _ = fetch_error()
+    assert error.status == Status.PAGE_UNPARSABLE
+    assert error.status in RETRYABLE
+
+
+def test_an_oversized_answer_is_refused_without_keeping_it(yt):
+    route_watch(yt)
+    route_player(yt, player(track("en")))
+    route_caption(yt, "manual-en", caption_xml(*CUES * 2000))  # ~150 KB
+    error, _ = fetch_error(cfg=replace(CFG, max_bytes=50_000))
+    assert error.status == Status.BAD_TRANSCRIPT and "50,000-byte cap" in error.message
+
+
+def test_too_many_snippets_are_refused(yt):
+    route_watch(yt)
+    route_player(yt, player(track("en")))
+    route_caption(yt, "manual-en", caption_xml(*CUES * 3))
+    error, _ = fetch_error(cfg=replace(CFG, max_snippets=5))
+    assert error.status == Status.BAD_TRANSCRIPT and "6 caption snippets" in error.message
