@@ -5,7 +5,9 @@ YouCook II excluded because it is kept for evaluation).
 video_id, title, duration_s, categories, tags, live_status, availability, as probed by
 yt-dlp): None keeps it, else `(Status, message)`. Checks run in this order, first hit wins:
 
-1. EXCLUDED  — the id is in `cfg.exclude_ids` (`load_exclusions`, e.g. YouCook II);
+1. EXCLUDED  — the id is in `cfg.exclude_ids` (`load_exclusions`, e.g. YouCook II); this one
+   check also applies to local files (`exclusion_match`: `<id>.mp4`, `v_<id>.mp4`), which
+   are otherwise kept as the user chose them;
 2. LIVE      — live_status is_live / is_upcoming / post_live (not a finished, processed video);
 3. PRIVATE   — availability private / premium_only / subscriber_only / needs_auth;
 4. TOO_LONG  — duration_s >= max_duration_s (14:59 is kept, 15:00 is not);
@@ -48,7 +50,8 @@ COOKING_KEYWORDS = (
     # dishes
     "cake", "cookie", "bread", "pastry", "pie", "soup", "stew", "curry", "salad", "sauce",
     "pasta", "noodle", "pizza", "sandwich", "burger", "taco", "dumpling", "sushi", "omelette",
-    "steak",
+    "steak", "pancake", "cupcake", "cheesecake", "waffle", "muffin", "omelet", "crepe",
+    "brownie",
 )  # fmt: skip
 """English words that mark a cooking video in a title or tag (matched as whole words)."""
 
@@ -147,6 +150,15 @@ def filter_reason(video: dict, cfg: FilterConfig) -> tuple[Status, str] | None:
     return None
 
 
+def exclusion_match(video: dict, exclude_ids: frozenset[str]) -> str | None:
+    """The id under which a local video is in `exclude_ids`, else None. A local file is known
+    by its id and by its file name's stem, also without the `v_` prefix some dataset copies
+    use (`<id>.mp4`, `v_<id>.mp4`, `v_<id>.mkv` of YouCook II / ActivityNet downloads)."""
+    names = [video["video_id"], video.get("title") or ""]
+    keys = [*names, *(n[2:] for n in names if n.startswith("v_"))]
+    return next((k for k in keys if k in exclude_ids), None)
+
+
 def _ids_from_json(path: str) -> list[str]:
     try:
         with FileSystems.open(path) as f:
@@ -239,7 +251,14 @@ class JudgeFn(beam.DoFn):
 
     def process(self, video: dict):
         vid = video["video_id"]
-        if video["source"] not in REMOTE_SOURCES:  # the user's own files: kept as chosen
+        if video["source"] not in REMOTE_SOURCES:  # the user's own files: kept as chosen...
+            if excluded := exclusion_match(video, self._cfg.exclude_ids):  # ...unless excluded
+                self._rejected.inc()
+                message = f"{excluded} is in the exclusion list (e.g. YouCook II, for evaluation)"
+                yield beam.pvalue.TaggedOutput(
+                    "status", status_row(vid, "filter", Status.EXCLUDED, message)
+                )
+                return
             yield video
             yield beam.pvalue.TaggedOutput(
                 "status", status_row(vid, "filter", Status.OK, f"{video['source']}: not filtered")

@@ -1,11 +1,17 @@
 import json
 
+import apache_beam as beam
+import pyarrow.parquet as pq
 import pytest
+from apache_beam.testing.test_pipeline import TestPipeline
+from apache_beam.testing.util import assert_that, equal_to
 
 from schemas import Status
+from stages.acquire.discover import Discover
 from stages.acquire.filter import (
     COOKING_KEYWORDS,
     FilterConfig,
+    FilterVideos,
     filter_reason,
     load_exclusions,
     on_topic,
@@ -130,6 +136,9 @@ def test_custom_duration_caps():
         "Baking sourdough bread",
         "BBQ ribs",
         "Three dishes for a crowd",  # "dish" + "es"
+        "flipping_a_pancake",  # "_" separates words (file names, tags)
+        "Flipping a pancake",
+        "how_to_cook_rice",
     ],
 )
 def test_topic_rule_matches_keywords_as_whole_words(title):
@@ -261,3 +270,23 @@ def test_plan_summary_scales_and_handles_nothing():
     ]
     assert plan_summary([], []).splitlines()[0] == "would download 0 videos, 0.0 hours"
     assert "~0.00 MB" in plan_summary([], [])
+
+
+def test_exclusions_apply_to_local_files_too(tmp_path):
+    """A YouCook II video in a local directory (`<id>.mp4`, `v_<id>.mkv`) never reaches
+    pretraining: --exclude covers every source, with a status row naming the id."""
+    src = tmp_path / "src"
+    src.mkdir()
+    for name in ["kTVcpmqpXJ8.mp4", "v_6c7WtnF5XWg.mkv", "mine.mp4"]:
+        (src / name).write_bytes(b"\0")
+    out = str(tmp_path / "out")
+    cfg = FilterConfig(exclude_ids=load_exclusions([YOUCOOK2_SAMPLE]))
+    with TestPipeline(runner="FnApiRunner") as p:
+        videos, _ = p | Discover(out, [str(src)])
+        kept = videos | FilterVideos(out, cfg)
+        assert_that(kept | beam.Map(lambda v: v["video_id"]), equal_to(["mine"]))
+    rows = {r["video_id"]: r for r in pq.read_table(f"{out}/filter/status.parquet").to_pylist()}
+    assert {v: r["status"] for v, r in rows.items()} == {
+        "kTVcpmqpXJ8": Status.EXCLUDED, "v_6c7WtnF5XWg": Status.EXCLUDED, "mine": Status.OK
+    }  # fmt: skip
+    assert rows["v_6c7WtnF5XWg"]["error_message"].startswith("6c7WtnF5XWg is in the exclusion")
