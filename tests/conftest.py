@@ -19,4 +19,5 @@ def tiny_corpus(tmp_path_factory) -> str:
     run([f"--out={out}", *TINY])
     return out
 
+
 from tests.nonroot import open_tmp  # noqa: E402, F401 (a fixture: a /tmp dir `nobody` can reach)

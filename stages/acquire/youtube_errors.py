@@ -45,7 +45,7 @@ from yt_dlp.networking.exceptions import CertificateVerifyError, HTTPError, Tran
 from yt_dlp.utils import GeoRestrictedError, YoutubeDLError
 
 from schemas.status import Status, StatusError
-from stages.acquire.netguard import NetGuard
+from stages.acquire.netguard import GuardTripped, NetGuard, check_url
 from stages.acquire.polite import (
     YOUTUBE,
     Pacer,
@@ -149,6 +149,16 @@ _MESSAGE_STATUS = tuple((re.compile(p, re.I), s) for p, s in _MESSAGE_TABLE)
 def status_of_message(text: str) -> Status | None:
     """The status a yt-dlp error text stands for (the module docstring's table), or None."""
     return next((status for pattern, status in _MESSAGE_STATUS if pattern.search(text)), None)
+
+
+def check_host(url: str, cfg: AcquireConfig) -> None:
+    """Refuse a URL whose host is a private address before yt-dlp runs (the `NetGuard` of
+    every call refuses the connection too, and after redirects; through a proxy only this
+    check sees the real host)."""
+    try:
+        check_url(url, cfg.allow_private_hosts, proxy_hosts(cfg))
+    except GuardTripped as exc:
+        raise AcquisitionError(exc.status, exc.message) from None
 
 
 def _cause(exc: BaseException) -> BaseException | None:
