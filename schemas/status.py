@@ -40,7 +40,6 @@ class Status(StrEnum):
     OFF_TOPIC = "off_topic"  # not cooking by the topic rules
     LIVE = "live"  # a live stream, upcoming premiere or not yet processed
     EXCLUDED = "excluded"  # in the exclusion list (e.g. YouCook II, kept for evaluation)
-    DUPLICATE = "duplicate"  # the same video id from another source line
     BAD_SOURCE_LINE = "bad_source_line"  # a line of an id list that is no id or URL
     # Source / bookkeeping.
     UNAVAILABLE = "unavailable"  # the file or video is gone
