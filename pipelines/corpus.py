@@ -72,6 +72,7 @@ def text_configs(o: CorpusOptions) -> tuple[TranscriptsConfig, SentencesConfig]:
         min_interval_s=o.youtube_min_interval_s,
         wall_clock_s=o.transcript_timeout_s,
         allow_private_hosts=o.allow_private_hosts,
+        cookies=o.cookies,
     )
     transcripts = TranscriptsConfig(source=o.transcripts, languages=languages, youtube=youtube)
     sentences = SentencesConfig(

@@ -156,7 +156,7 @@ class YdlLog:
 
 
 @functools.lru_cache(maxsize=4)
-def _cookie_text(uri: str) -> str:
+def cookie_text(uri: str) -> str:
     with FileSystems.open(uri, compression_type=CompressionTypes.UNCOMPRESSED) as f:
         return f.read().decode("utf-8")
 
@@ -196,7 +196,7 @@ def ydl_params(cfg: AcquireConfig, **extra: Any) -> dict[str, Any]:
     if cfg.proxy:
         params["proxy"] = cfg.proxy
     if cfg.cookies:
-        params["cookiefile"] = io.StringIO(_cookie_text(cfg.cookies))
+        params["cookiefile"] = io.StringIO(cookie_text(cfg.cookies))
     params.update(extra)
     return params
 

@@ -27,7 +27,9 @@ How the library fails, and what we make of it (youtube-transcript-api 1.2.5):
   `cfg.max_snippets` are kept; one video's requests end within `cfg.wall_clock_s` (`guarded`).
 """
 
+import http.cookiejar
 import re
+import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
@@ -95,6 +97,9 @@ class YouTubeTranscriptConfig:
     """Most caption snippets kept for one video (hours of word-timed captions are ~30k)."""
     allow_private_hosts: bool = False
     """Allow connections to loopback/private addresses (tests); refused otherwise."""
+    cookies: str | None = field(default=None, repr=False)
+    """A Netscape cookies.txt (`--cookies`, local or FileSystems URI) sent with every request:
+    a browser session that accepted YouTube's consent page gets past CONSENT_REQUIRED."""
 
     @property
     def proxies(self) -> dict[str, str] | None:
@@ -173,8 +178,21 @@ def make_session(
     session.mount("https://", adapter)
     session.mount("http://", adapter)
     session.headers["Connection"] = "close"
+    if cfg.cookies:
+        session.cookies.update(_load_cookies(cfg.cookies))
     session.hooks["response"].append(_response_hook(cfg.max_bytes))
     return session
+
+
+def _load_cookies(uri: str) -> http.cookiejar.MozillaCookieJar:
+    from stages.acquire.ytdlp import cookie_text  # the cached, read-only copy yt-dlp gets too
+
+    jar = http.cookiejar.MozillaCookieJar()
+    with tempfile.NamedTemporaryFile("w", suffix=".txt") as f:  # the jar loads from a path
+        f.write(cookie_text(uri))
+        f.flush()
+        jar.load(f.name, ignore_discard=True, ignore_expires=True)
+    return jar
 
 
 def guarded(fn: Callable[[], T], cfg: YouTubeTranscriptConfig, label: str) -> T:

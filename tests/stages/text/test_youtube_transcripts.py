@@ -568,3 +568,15 @@ def test_too_many_snippets_are_refused(yt):
     route_caption(yt, "manual-en", caption_xml(*CUES * 3))
     error, _ = fetch_error(cfg=replace(CFG, max_snippets=5))
     assert error.status == Status.BAD_TRANSCRIPT and "6 caption snippets" in error.message
+
+
+def test_cookies_go_with_every_request(yt, tmp_path):
+    jar = tmp_path / "cookies.txt"
+    jar.write_text(
+        "# Netscape HTTP Cookie File\n.youtube.com\tTRUE\t/\tTRUE\t2147483647\tSOCS\tCAISAiAD\n"
+    )
+    route_watch(yt)
+    route_player(yt, player(track("en")))
+    route_caption(yt, "manual-en")
+    fetch(cfg=replace(CFG, cookies=str(jar)))
+    assert all("SOCS=CAISAiAD" in c.request.headers.get("Cookie", "") for c in yt.calls)
