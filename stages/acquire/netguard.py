@@ -34,10 +34,13 @@ import socket
 import sys
 import threading
 import time
+from collections.abc import Callable
+from typing import TypeVar
 from urllib.parse import urlsplit
 
 from schemas.status import Status, StatusError
 
+T = TypeVar("T")
 _scope = threading.local()
 _install_lock = threading.Lock()
 _installed = False
@@ -163,6 +166,20 @@ class NetGuard:
     def raise_if_tripped(self) -> None:
         if (error := self.error()) is not None:
             raise error
+
+    def run(self, fn: Callable[[], T], error: type[StatusError]) -> T:
+        """`fn()` inside the guard. Once the guard tripped, whatever `fn` raised, or returned (a
+        body cut short by the shutdown may look complete), becomes `error(status, message)`."""
+        with self:
+            try:
+                result = fn()
+            except Exception as exc:
+                if (tripped := self.error()) is not None:
+                    raise error(tripped.status, tripped.message) from exc
+                raise
+        if (tripped := self.error()) is not None:
+            raise error(tripped.status, tripped.message)
+        return result
 
     # --- the audit hook (calling thread) and the timer thread ------------------------------------
     def _on_connect(self, sock: socket.socket, address) -> None:

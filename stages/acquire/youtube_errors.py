@@ -88,16 +88,7 @@ def retrying(
     )
 
     def guarded() -> Any:
-        with guard:
-            try:
-                result = fn()
-            except (YoutubeDLError, OSError) as exc:
-                if (tripped := guard.error()) is not None:
-                    raise AcquisitionError(tripped.status, tripped.message) from exc
-                raise
-        if (tripped := guard.error()) is not None:  # a body cut by the guard may look complete
-            raise AcquisitionError(tripped.status, tripped.message)
-        return result
+        return guard.run(fn, AcquisitionError)
 
     try:
         return call_with_retries(

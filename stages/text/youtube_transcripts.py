@@ -208,18 +208,9 @@ def guarded(fn: Callable[[], T], cfg: YouTubeTranscriptConfig, label: str) -> T:
         what=label,
     )
     try:
-        with guard:
-            try:
-                result = fn()
-            except Exception as exc:
-                if (tripped := guard.error()) is not None:
-                    raise TranscriptError(tripped.status, tripped.message) from exc
-                raise
+        return guard.run(fn, TranscriptError)
     finally:
         guard.close()
-    if (tripped := guard.error()) is not None:
-        raise TranscriptError(tripped.status, tripped.message)
-    return result
 
 
 def make_api(
