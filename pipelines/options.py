@@ -80,7 +80,8 @@ class CorpusOptions(PipelineOptions):
             "--retry_failed",
             action="store_true",
             help="re-attempt YouTube videos whose last discover/download/transcripts status "
-            "was a retryable failure (rate_limited, network_timeout, blocked, unavailable)",
+            "was a retryable failure (rate_limited, network_timeout, blocked, server_error, "
+            "consent_required, page_unparsable)",
         )
         # Filter.
         a("--max_duration_s", type=float, default=900.0, help="keep videos shorter than this")
