@@ -47,18 +47,19 @@ def _local_media(directory: Path, video_id: str) -> Path | None:
 
 def video_files(out: str | Path) -> dict[str, str]:
     """{video id: local file} for the videos of OUT/discover/videos.parquet: the downloaded copy
-    in OUT/download/videos when there is one, else the record's `uri` when it is a local file
-    (sample world, --source directories). Ids that are not path-safe are skipped."""
+    (OUT/download/videos) or the sample world's (OUT/sample/videos) when there is one, else the
+    record's `uri` when it is a local file (--source directories). Ids that are not path-safe
+    are skipped."""
     out = Path(out)
     table = pq.read_table(out / "discover" / "videos.parquet", columns=["video_id", "uri"])
-    files, download = {}, out / "download" / "videos"
+    dirs = [d for d in (out / "download" / "videos", out / "sample" / "videos") if d.is_dir()]
+    files = {}
     for row in table.to_pylist():
-        vid = row["video_id"]
+        vid, uri = row["video_id"], row["uri"] or ""
         if not VIDEO_ID.match(vid):
             log.warning("skipping video id %r: not [A-Za-z0-9_-]", vid)
             continue
-        local = _local_media(download, vid) if download.is_dir() else None
-        uri = row["uri"] or ""
+        local = next((f for d in dirs if (f := _local_media(d, vid)) is not None), None)
         if local is None and uri and "://" not in uri and Path(uri).is_file():
             local = Path(uri)
         if local is not None:
