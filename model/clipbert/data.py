@@ -85,22 +85,45 @@ class ClipDataset(Dataset):
 
 class StepBatches(Sampler):
     """Training batches: for step s in [start, steps), `batch_size` distinct pairs drawn with
-    rng([seed, s]), as (s, slot, pair) keys."""
+    rng([seed, s]), as (s, slot, pair) keys. With `videos` (each pair's video id) and
+    `per_video` > 1, a batch is batch_size / per_video random videos with up to `per_video` of
+    each one's pairs, next to each other: the in-batch negatives then include other moments of
+    the same video, so matching must read what happens, not which video it is."""
 
-    def __init__(self, n_pairs: int, batch_size: int, steps: int, start: int = 0, seed: int = 0):
+    def __init__(
+        self, n_pairs: int, batch_size: int, steps: int, start: int = 0, seed: int = 0,
+        videos: Sequence[str] | None = None, per_video: int = 1,
+    ):  # fmt: skip
         if n_pairs < 2:
             raise ValueError(f"{n_pairs} usable pairs: in-batch negatives need at least 2")
         self.n, self.batch, self.steps, self.start, self.seed = (
             n_pairs, min(batch_size, n_pairs), steps, start, seed,
         )  # fmt: skip
+        self.per_video, self.by_video = per_video, {}
+        for i, v in enumerate(videos if videos is not None and per_video > 1 else ()):
+            self.by_video.setdefault(v, []).append(i)
+        self.video_keys = sorted(self.by_video)
 
     def __len__(self) -> int:
         return max(0, self.steps - self.start)
 
+    def _grouped(self, rng: np.random.Generator) -> list[int]:
+        chosen: list[int] = []
+        for v in rng.permutation(len(self.video_keys)):
+            own = self.by_video[self.video_keys[v]]
+            take = min(self.per_video, len(own), self.batch - len(chosen))
+            chosen += [own[i] for i in rng.choice(len(own), take, replace=False)]
+            if len(chosen) == self.batch:
+                break
+        return chosen
+
     def __iter__(self) -> Iterator[list[tuple[int, int, int]]]:
         for step in range(self.start, self.steps):
             rng = np.random.default_rng([self.seed, step])
-            chosen = rng.choice(self.n, self.batch, replace=False)
+            if self.by_video:
+                chosen = self._grouped(rng)
+            else:
+                chosen = rng.choice(self.n, self.batch, replace=False).tolist()
             yield [(step, slot, int(i)) for slot, i in enumerate(chosen)]
 
 

@@ -72,6 +72,9 @@ class Preset:
     """Clip scores → example score: lse | mean."""
     negatives: int = 7
     """In-batch negative videos per text."""
+    per_video: int = 1
+    """Pairs of one video next to each other in a batch (data.StepBatches): > 1 makes other
+    moments of the same video negatives too."""
     batch_size: int = 16
     grad_accum: int = 1
     steps: int = 300
@@ -172,7 +175,10 @@ def train(
     cfg = model.config
     collate = Collate(cfg.cls_token_id, cfg.sep_token_id, cfg.pad_token_id, preset.max_text_len)
     dataset = ClipDataset(pairs, preset.sampling(), preset.seed)
-    batches = StepBatches(len(pairs), preset.batch_size, preset.steps, start, preset.seed)
+    batches = StepBatches(
+        len(pairs), preset.batch_size, preset.steps, start, preset.seed,
+        [p.video_id for p in pairs], preset.per_video,
+    )  # fmt: skip
     data = loader(dataset, collate, batch_sampler=batches, workers=preset.workers)
     save.mkdir(parents=True, exist_ok=True)
     log_path = save / "log.jsonl"
