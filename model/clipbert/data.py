@@ -17,7 +17,6 @@ checks every file's header once up front and drops (and counts) those that canno
 
 import logging
 import math
-import re
 from collections import Counter
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -29,7 +28,6 @@ from torch.utils.data import DataLoader, Dataset, Sampler
 from model.clipbert.sampling import SampleError, SamplingConfig, decode_frames, probe, sample_times
 
 log = logging.getLogger(__name__)
-VIDEO_ID = re.compile(r"^[A-Za-z0-9_-]{1,128}$")
 
 
 @dataclass(frozen=True)

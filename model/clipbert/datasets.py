@@ -25,7 +25,9 @@ from pathlib import Path
 
 import pyarrow.parquet as pq
 
-from model.clipbert.data import VIDEO_ID, Pair
+from model.clipbert.data import Pair
+from schemas import layout
+from schemas.ids import VIDEO_ID
 
 log = logging.getLogger(__name__)
 VIDEO_SUFFIXES = (".mp4", ".mkv", ".webm", ".mov", ".avi", ".m4v")
@@ -50,17 +52,18 @@ def video_files(out: str | Path) -> dict[str, str]:
     (OUT/download/videos) or the sample world's (OUT/sample/videos) when there is one, else the
     record's `uri` when it is a local file (--source directories). Ids that are not path-safe
     are skipped."""
-    out = Path(out)
-    table = pq.read_table(out / "discover" / "videos.parquet", columns=["video_id", "uri"])
-    dirs = [d for d in (out / "download" / "videos", out / "sample" / "videos") if d.is_dir()]
+    out = str(out)
+    table = pq.read_table(layout.videos_path(out), columns=["video_id", "uri"])
+    dirs = [layout.download_dir(out), layout.join(layout.sample_dir(out), "videos")]
+    dirs = [Path(d) for d in dirs if Path(d).is_dir()]
     files = {}
     for row in table.to_pylist():
         vid, uri = row["video_id"], row["uri"] or ""
-        if not VIDEO_ID.match(vid):
-            log.warning("skipping video id %r: not [A-Za-z0-9_-]", vid)
+        if not VIDEO_ID.match(vid) or ".." in vid:
+            log.warning("skipping video id %r: not safe as a file name", vid)
             continue
         local = next((f for d in dirs if (f := _local_media(d, vid)) is not None), None)
-        if local is None and uri and "://" not in uri and Path(uri).is_file():
+        if local is None and uri and layout.is_local(uri) and Path(uri).is_file():
             local = Path(uri)
         if local is not None:
             files[vid] = str(local)
@@ -70,7 +73,7 @@ def video_files(out: str | Path) -> dict[str, str]:
 def corpus_pairs(out: str | Path, splits: tuple[str, ...] = ("train",)) -> list[Pair]:
     """The corpus sentences of `splits` over their own video spans (rows without text or video
     file are left out)."""
-    path = Path(out) / "corpus" / "segments.parquet"
+    path = Path(layout.corpus_path(str(out)))
     if not path.exists():
         raise SystemExit(f"no corpus at {path}: run `make corpus` first")
     files = video_files(out)
@@ -86,7 +89,7 @@ def corpus_pairs(out: str | Path, splits: tuple[str, ...] = ("train",)) -> list[
 
 def sample_world_retrieval(out: str | Path, tokenize, split: str = "heldout") -> RetrievalSet:
     """The sample world's held-out actions (module docstring)."""
-    path = Path(out) / "sample" / "ground_truth.parquet"
+    path = Path(layout.ground_truth_path(str(out)))
     if not path.exists():
         raise SystemExit(f"no sample world at {path}: run `make corpus` (the sample preset)")
     files = video_files(out)
@@ -108,7 +111,7 @@ def pairs_retrieval(name: str, pairs: list[Pair]) -> RetrievalSet:
 
 
 def _find(video_dir: Path, video_id: str) -> str | None:
-    if not VIDEO_ID.match(video_id):
+    if not VIDEO_ID.match(video_id) or ".." in video_id:
         return None
     direct = _local_media(video_dir, video_id)
     if direct is not None:

@@ -39,7 +39,7 @@ from model.clipbert.datasets import (
 )
 from model.clipbert.modeling import ClipBertForRetrieval, aggregate
 from model.clipbert.sampling import SamplingConfig
-from model.text import load_tokenizer
+from schemas.text import load_tokenizer
 
 log = logging.getLogger(__name__)
 KS = (1, 5, 10)

@@ -33,7 +33,6 @@ from model.clipbert.datasets import corpus_pairs, msrvtt_train_pairs, youcook2_p
 from model.clipbert.init import build_clipbert
 from model.clipbert.modeling import ClipBertForRetrieval
 from model.clipbert.sampling import SamplingConfig
-from model.text import load_tokenizer
 from model.train import (
     Dist,
     _boolean,
@@ -43,6 +42,7 @@ from model.train import (
     lr_factor,
     save_checkpoint,
 )
+from schemas.text import load_tokenizer
 
 log = logging.getLogger(__name__)
 

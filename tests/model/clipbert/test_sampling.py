@@ -13,7 +13,7 @@ from model.clipbert.sampling import (
     sample_times,
 )
 from schemas.status import Status
-from stages.media import write_video
+from stages.video.media import write_video
 
 FPS, N_FRAMES = 10, 40  # 4 s; frame i is a flat grey of level 6 i
 

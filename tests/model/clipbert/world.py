@@ -5,7 +5,7 @@ from pathlib import Path
 import numpy as np
 
 from model.clipbert.data import Pair
-from stages.media import write_video
+from stages.video.media import write_video
 
 COLOURS = {"red": (220, 30, 30), "green": (30, 200, 40), "blue": (30, 40, 220), "grey": (128,) * 3}
 WORD_IDS = {"red": 2417, "green": 2665, "blue": 2630, "grey": 4462}  # bert-base-uncased ids
