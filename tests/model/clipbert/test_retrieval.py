@@ -2,8 +2,6 @@
 
 import json
 import math
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -82,13 +80,3 @@ def test_msrvtt_and_youcook2_loaders_pair_captions_with_the_files_found(tmp_path
     pairs = youcook2_pairs(str(tmp_path / "yc.json"), str(videos), tokenize, "validation")
     assert [(p.start_s, p.end_s, p.text) for p in pairs] == [(0, 1, "pour water"), (1, 2, "stir")]
     assert pairs[0].path.endswith("yc_val_1.mp4")
-
-
-def test_clipbert_modules_never_import_beam_or_the_pipeline():
-    code = (
-        "import sys, model.clipbert.train, model.clipbert.retrieval\n"
-        "roots = {m.split('.')[0] for m in sys.modules}\n"
-        "bad = roots & {'apache_beam', 'stages', 'pipelines'}\n"
-        "assert not bad, bad"
-    )
-    subprocess.run([sys.executable, "-c", code], check=True, cwd=Path(__file__).parents[3])
