@@ -34,8 +34,9 @@ from model.init import LOCAL_MINILM, RANDOM
 from model.modeling import VideoBertForPreTraining
 from model.predict import Predictor, load_text_bert
 from model.table import table
+from model.words import lemma
 from model.youcook import labelled, read_annotations, vocabularies
-from model.zeroshot import Candidates, SlotScorer, lemma, zero_shot
+from model.zeroshot import Candidates, SlotScorer, zero_shot
 from schemas import layout
 from schemas.text import load_tokenizer
 
@@ -102,8 +103,8 @@ class SpanTokens:
 
 
 def sample_world_examples(out: str, split: str = "heldout", max_visual: int = 32) -> tuple:
-    """Labelled clips of the sample world's held-out actions, its verb/noun vocabularies, and the
-    training actions' labels (for the most-frequent baselines)."""
+    """Labelled clips of the sample world's held-out actions, its verb/noun vocabularies, the
+    training actions' labels (for the most-frequent baselines) and the held-out video ids."""
     truth = pq.read_table(layout.ground_truth_path(out)).to_pylist()
     vocab = {"verb": sorted({a["verb"] for a in truth}), "noun": sorted({a["noun"] for a in truth})}
     train = {w: [[a[w]] for a in truth if a["split"] != split] for w in ("verb", "noun")}
@@ -116,12 +117,12 @@ def sample_world_examples(out: str, split: str = "heldout", max_visual: int = 32
                 {"video_id": a["video_id"], "visual": visual,
                  "verbs": [a["verb"]], "nouns": [a["noun"]]}
             )  # fmt: skip
-    return examples, vocab, train
+    return examples, vocab, train, {a["video_id"] for a in truth if a["split"] == split}
 
 
 def youcook2_examples(annotations: str, out: str, max_visual: int = 32) -> tuple:
-    """Labelled YouCook II validation clips with visual tokens in `out`, the vocabularies, and
-    the training captions' labels."""
+    """Labelled YouCook II validation clips with visual tokens in `out`, the vocabularies, the
+    training captions' labels and the validation video ids."""
     captions = read_annotations(annotations)
     verbs, nouns = vocabularies(captions)
     train = labelled([c for c in captions if c.subset == "training"], verbs, nouns)
@@ -137,7 +138,8 @@ def youcook2_examples(annotations: str, out: str, max_visual: int = 32) -> tuple
         )
     if missing:
         log.warning("youcook2: %d validation videos have no visual tokens in %s", len(missing), out)
-    return examples, {"verb": verbs, "noun": nouns}, train_labels
+    validation = {c.video_id for c in captions if c.subset == "validation"}
+    return examples, {"verb": verbs, "noun": nouns}, train_labels, validation
 
 
 # -- leaks ----------------------------------------------------------------------------------
@@ -225,10 +227,10 @@ def evaluate(cfg: EvalConfig) -> dict:
     if cfg.youcook2:
         yc2_out = cfg.youcook2_out or cfg.out
         datasets["youcook2"] = youcook2_examples(cfg.youcook2, yc2_out, cfg.max_visual)
-    eval_ids = {name: {e["video_id"] for e in d[0]} for name, d in datasets.items()}
+    eval_ids = {name: d[3] for name, d in datasets.items()}
     metrics["leaks"] = leak_warnings({s["video_id"] for s in train}, eval_ids)
     zs = {}
-    for name, (examples, vocab, train_labels) in datasets.items():
+    for name, (examples, vocab, train_labels, _) in datasets.items():
         verbs = Candidates.open_vocabulary(tokenizer, vocab["verb"], "VERB")
         nouns = Candidates.open_vocabulary(tokenizer, vocab["noun"], "NOUN")
         scorer = SlotScorer(pred, tokenizer, verbs, nouns)

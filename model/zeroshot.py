@@ -10,9 +10,9 @@ label word, whatever its number of pieces. A single-piece word is scored by its 
 in a one-`[MASK]` slot (the softmax over the joint vocabulary, as the model predicts it); a word of
 m pieces ("whisk" = w ##his ##k) fills its slot with m `[MASK]`s and scores the mean
 log-probability of its pieces (log-probabilities renormalised over the text vocabulary).
-Inflections are folded: each candidate is replaced by its lemma
-for the slot's part of speech (lemminflect: "cuts", "cutting" → "cut"; "tomatoes" → "tomato"),
-a lemma keeps its best-scoring form, and the top-k are the k best distinct lemmas; a clip is
+Inflections are folded: each candidate is replaced by its lemma for the slot's part of speech
+(model.words, lemminflect: "cuts", "cutting" → "cut"; "tomatoes" → "tomato"), a lemma keeps its
+best-scoring form, and the top-k are the k best distinct lemmas; a clip is
 right when one of them is any of its (lemmatised) labels.
 
 **Label-restricted** (`label_restricted`, a second, easier metric): the same scores ranked only
@@ -29,18 +29,13 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
-from lemminflect import getLemma
 
 from model.predict import MaskedLM
+from model.words import lemma
 
 TEMPLATE = ("now let me show you how to", "the")  # "... to [MASK] the [MASK]"
 TOPK = (1, 5)
 SLOTS = {"verb": ("VERB", 0), "noun": ("NOUN", 1)}
-
-
-def lemma(word: str, upos: str) -> str:
-    """The word's lemma as `upos` ("VERB" | "NOUN"): rules for words outside the lexicon."""
-    return getLemma(word, upos=upos, lemmatize_oov=True)[0].lower() if word.isalpha() else word
 
 
 @dataclass(frozen=True)
