@@ -33,7 +33,7 @@ def _ours(r: dict, metric: str, row: str, what: str, k: str) -> float | None:
 
 
 def zero_shot_table(dataset: str, r: dict, bert_name: str | None = None) -> list[str]:
-    head = "".join(f"{w[0]}@{k[-1]:<5}".rjust(7) for w, k in COLUMNS)
+    head = "".join(f"{w}@{k[-1]}".rjust(7) for w, k in COLUMNS)
     lines = [
         f"zero-shot verb/noun, {dataset}: {r['verb']['n']} clips with a verb label, "
         f"{r['noun']['n']} with a noun label; open vocabulary: {r['verb']['candidates']:,} verb / "

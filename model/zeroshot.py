@@ -5,7 +5,8 @@ and a clip's visual tokens) and its predictions in the two slots are the verb an
 
 **Open vocabulary** (the paper's metric, `open_vocabulary`): the candidates for a slot are the
 model's whole text vocabulary as words: every WordPiece of the 30,522 that is a whole alphabetic
-word (no `##` continuation, no `[unused]`/special token; never `[>]` or a visual id), plus every
+word of two letters or more (no `##` continuation, no lone letter: "w" is the first piece of
+"whisk"; no `[unused]`/special token; never `[>]` or a visual id), plus every
 label word, whatever its number of pieces. A single-piece word is scored by its log-probability
 in a one-`[MASK]` slot (the softmax over the joint vocabulary, as the model predicts it); a word of
 m pieces ("whisk" = w ##his ##k) fills its slot with m `[MASK]`s and scores the mean
@@ -48,9 +49,11 @@ class Candidates:
 
     @classmethod
     def open_vocabulary(cls, tokenizer, labels: list[str], upos: str) -> "Candidates":
-        """Every single-piece alphabetic whole word of the tokenizer's vocabulary + the labels."""
+        """Every single-piece alphabetic whole word of the tokenizer's vocabulary (of two letters
+        or more: a lone letter is the first piece of a longer word, "w" of "whisk") + the
+        labels."""
         vocab = tokenizer.get_vocab()
-        words = sorted(w for w in vocab if w.isalpha() and w.isascii())
+        words = sorted(w for w in vocab if w.isalpha() and w.isascii() and len(w) > 1)
         words += sorted(set(labels) - set(words))
         return cls.of(tokenizer, words, upos)
 
