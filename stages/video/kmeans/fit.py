@@ -174,3 +174,17 @@ def merge_tree(
         n_train,
         fitted=(*fitted, *(f for _, _, f in below)),
     )
+
+
+def fit_two_phase(x: np.ndarray, cfg: KMeansConfig, top_size: int | None = None) -> CentroidTree:
+    """What the Beam stage computes, in one process: x (N, D) in sample-key order; the first
+    `top_size` rows (default `cfg.top_sample`) fit the top levels, every row descends them, and
+    each top node's rows fit its subtree. For benchmarks and tests."""
+    t = cfg.top_levels
+    top = fit_levels(x[: top_size or cfg.top_sample], cfg, t)
+    node = CentroidTree(cfg.k, top.centroids, top.counts).assign(x)
+    subtrees = {
+        parent: (len(idx), fit_levels(xb, cfg, cfg.depth - t, t + 1, verbose=False))
+        for parent, idx, xb in branches(x, node)
+    }
+    return merge_tree(top, subtrees, cfg, cfg.depth)

@@ -21,6 +21,7 @@ from stages.video.kmeans import (
     KMeansConfig,
     SmallestPrioritiesFn,
     fit_tree,
+    fit_two_phase,
     load_tree,
     sample_plan,
     sample_priority,
@@ -141,7 +142,9 @@ def test_top_levels_on_the_top_sample_subtrees_on_all(tmp_path, caplog):
     assert "top 2 level(s) on 160 clips" in caplog.text  # k**2 x 40
     assert tree.n_train == 320 == int(tree.counts[0].sum())  # 48 per leaf, capped at 2**3 x 40
     assert [int(c.sum()) for c in tree.counts] == [320, 320, 320]
-    ids = tree.assign(_sample(videos, 320))
+    sample = _sample(videos, 320)
+    assert tree.fingerprint() == fit_two_phase(sample, cfg).fingerprint()  # same, one process
+    ids = tree.assign(sample)
     np.testing.assert_array_equal(np.bincount(ids, minlength=8), tree.counts[-1])
     assert "below faiss's floor" not in caplog.text  # 40 per leaf
 
