@@ -1,6 +1,6 @@
 """k-means quality on data with known structure, and visual-token purity on the sample world.
 
-    .venv/bin/python -m benchmarks.bench_kmeans_quality                      # scaled: 8**3, 128-d
+    .venv/bin/python -m benchmarks.bench_kmeans_quality          # scaled: 8**3 in 128-d, 3 seeds
     .venv/bin/python -m benchmarks.bench_kmeans_quality --k 12 --depth 4 --dim 1024   # the paper's
 
 1. A synthetic hierarchical Gaussian mixture: k**depth true centres in `dim`-d, each level's
@@ -67,15 +67,17 @@ def scores(name, assign, x, truth, centroids, seconds, vocab) -> str:
             f"{occ.max()}  fit {seconds:6.1f} s")  # fmt: skip
 
 
-def synthetic(k: int, depth: int, dim: int, test_n: int) -> list[str]:
+def synthetic(k: int, depth: int, dim: int, test_n: int, seed: int = 0) -> list[str]:
+    """One seed (of the data and of every fit): k-means on 1,000s of clusters has local minima
+    that move NMI by a few points from seed to seed, so compare over several."""
     import faiss
 
     vocab = k**depth
-    cfg = KMeansConfig(k=k, depth=depth)
+    cfg = KMeansConfig(k=k, depth=depth, seed=seed)
     old_n, new_n = int(round(vocab * OLD_PER_LEAF)), cfg.wanted_sample
-    x, truth = hierarchical_mixture(k, depth, dim, new_n + test_n)
+    x, truth = hierarchical_mixture(k, depth, dim, new_n + test_n, seed)
     train, xt, tt = x[:new_n], x[new_n:], truth[new_n:]  # rows are shuffled: any prefix is random
-    lines = [f"synthetic: {vocab:,} true centres in {dim}-d (+5% noise clusters, 5% duplicates); "
+    lines = [f"seed {seed}: {vocab:,} true centres in {dim}-d (+5% noise clusters, 5% duplicates); "
              f"old sample {old_n:,} ({OLD_PER_LEAF:.1f}/leaf), new {new_n:,} "
              f"({cfg.sample_per_leaf}/leaf); scored on {test_n:,} fresh points"]  # fmt: skip
     t0 = time.perf_counter()
@@ -87,7 +89,7 @@ def synthetic(k: int, depth: int, dim: int, test_n: int) -> list[str]:
     lines.append(scores("(b) new: top + subtrees, 48/leaf", new.assign, xt, tt,
                         new.filled_leaf_centroids(), time.perf_counter() - t0, vocab))  # fmt: skip
     t0 = time.perf_counter()
-    flat = faiss.Kmeans(dim, vocab, niter=20, seed=0, max_points_per_centroid=256)
+    flat = faiss.Kmeans(dim, vocab, niter=20, seed=seed, max_points_per_centroid=256)
     flat.train(train)
     lines.append(scores("(c) flat faiss, same sample as (b)",
                         lambda v: flat.index.search(v, 1)[1][:, 0], xt, tt, flat.centroids,
@@ -152,9 +154,11 @@ def main(argv=None) -> list[str]:
     ap.add_argument("--depth", type=int, default=3)
     ap.add_argument("--dim", type=int, default=128)
     ap.add_argument("--test", type=int, default=20_000)
+    ap.add_argument("--seeds", type=int, default=3, help="data + fit seeds 0..N-1")
     ap.add_argument("--world", default=None, help="a sample-world OUT (after make corpus)")
     args = ap.parse_args(argv)
-    lines = synthetic(args.k, args.depth, args.dim, args.test)
+    lines = [line for seed in range(args.seeds)
+             for line in synthetic(args.k, args.depth, args.dim, args.test, seed)]  # fmt: skip
     if args.world:
         lines += world(args.world)
     return lines
