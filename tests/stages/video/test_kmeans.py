@@ -1,7 +1,6 @@
 import logging
 import pickle
 
-import faiss
 import numpy as np
 import pyarrow.parquet as pq
 import pytest
@@ -12,13 +11,7 @@ from stages.video.kmeans import CentroidTree, KMeansConfig, fit_tree, sample_pri
 SMALL = KMeansConfig(k=4, depth=3, niter=10)
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_faiss_thread():
-    """Tiny fits gain nothing from threads, and OpenMP stalls badly on a busy 2-core box."""
-    threads = faiss.omp_get_max_threads()
-    faiss.omp_set_num_threads(1)
-    yield
-    faiss.omp_set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_faiss_thread")
 
 
 def _blobs(n_top=3, n_sub=3, per_sub=60, dim=16, seed=0):

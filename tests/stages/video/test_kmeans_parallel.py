@@ -5,7 +5,6 @@ import logging
 import pickle
 
 import apache_beam as beam
-import faiss
 import numpy as np
 import pyarrow as pa
 import pytest
@@ -32,12 +31,7 @@ from stages.video.kmeans.transform import pretraining_ids
 DIM = 8
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_faiss_thread():
-    threads = faiss.omp_get_max_threads()
-    faiss.omp_set_num_threads(1)
-    yield
-    faiss.omp_set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_faiss_thread")
 
 
 def write_features(out: str, video_id: str, x: np.ndarray) -> None:
