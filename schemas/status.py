@@ -45,6 +45,7 @@ class Status(StrEnum):
     SERVER_ERROR = "server_error"  # HTTP 5xx after every retry: the server's fault, try later
     INVALID_ID = "invalid_id"
     UPSTREAM_FAILED = "upstream_failed"  # an earlier stage produced nothing for this video
+    BAD_FEATURES = "bad_features"  # NaN/Inf in its clip features: no tokens, never fitted on
 
 
 class StatusError(Exception):
