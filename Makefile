@@ -8,7 +8,7 @@ ARGS ?=
 STAGE ?=
 
 .DEFAULT_GOAL := help
-.PHONY: help install corpus stage inspect report pretrain eval test bench lint clean
+.PHONY: help install corpus stage inspect report pretrain eval caption test bench lint clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
@@ -39,6 +39,9 @@ pretrain: install ## pretrain VideoBERT on OUT/corpus (ARGS='--preset paper', '-
 
 eval: install ## evaluate OUT/pretrain/final: zero-shot verb/noun, forecasting, text-to-video → OUT/eval/metrics.json
 	$(BIN)/python -m model.evaluate --model=$(OUT)/pretrain/final --out=$(OUT) $(ARGS)
+
+caption: install ## the paper's Table 3: captioners on VideoBERT/S3D features + baselines → OUT/eval/captioning.json
+	$(BIN)/python -m model.caption --out=$(OUT) $(ARGS)
 
 test: install ## run the offline test suite
 	$(BIN)/pytest -q $(ARGS)
