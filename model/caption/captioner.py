@@ -1,7 +1,8 @@
 """The captioner: a small transformer encoder-decoder over a segment's features (the paper's §4.6).
 
-    features (B, F) ─ split into parts ─► per part LayerNorm + Linear → (B, P, D) + part embedding
-        ─► nn.Transformer (2 + 2 layers, D = 128, dropout 0.4) ◄─ caption so far (B, L) ─► (B, L, V)
+    features (B, F) ─ standardised, split into parts ─► per part LayerNorm + Linear → (B, P, D)
+        + part embedding ─► nn.Transformer (2 + 2 layers, D = 128, dropout 0.4) ─► (B, L, V)
+                                             caption so far (B, L) ─┘
 
 The encoder input is one vector per feature *part* of the segment (P = 1 for S3D only; the
 VideoBERT video mean and masked-word mean for VideoBERT, P = 2; + the S3D mean, P = 3): the
@@ -75,9 +76,21 @@ class Captioner(nn.Module, PyTorchModelHubMixin):
             d_model, nhead, num_layers, num_layers, dim_feedforward, dropout, batch_first=True
         )
         self.out = nn.Linear(d_model, vocab_size)
+        # Per-column standardisation from the training features (`set_feature_stats`), saved with
+        # the weights: random-weight S3D features share one large component, and without this
+        # the differences between segments are too small for the captioner to pick up.
+        self.register_buffer("feature_mean", torch.zeros(sum(input_dims)))
+        self.register_buffer("feature_std", torch.ones(sum(input_dims)))
+
+    @torch.no_grad()
+    def set_feature_stats(self, features: torch.Tensor) -> None:
+        """Standardise inputs with the mean and std of these (training) features (B, F)."""
+        self.feature_mean.copy_(features.mean(0))
+        self.feature_std.copy_(features.std(0, unbiased=False).clamp(min=1e-6))
 
     def encode(self, features: torch.Tensor) -> torch.Tensor:
         """(B, F) → memory (B, P, D)."""
+        features = (features - self.feature_mean) / self.feature_std
         parts = features.split(self.input_dims, dim=1)
         x = torch.stack([p(f) for p, f in zip(self.proj, parts, strict=True)], 1) + self.part
         return self.transformer.encoder(x)

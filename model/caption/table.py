@@ -49,6 +49,9 @@ ROWS = {
     "videobert_s3d": "VideoBERT + S3D",
 }
 LEARNED = ("s3d", "videobert_video_only", "videobert", "videobert_s3d")
+RUN_FORMAT = 2
+"""Part of every run key: bump it when the captioner or its training changes, so that runs
+trained by older code are not reused."""
 
 
 @dataclass
@@ -127,7 +130,8 @@ def nearest(train_x: np.ndarray, eval_x: np.ndarray) -> np.ndarray:
 def run_key(features: np.ndarray, targets, preset: CaptionPreset) -> str:
     """12 hex digits over a captioner's training inputs and preset: its run directory's name."""
     h = hashlib.sha256(np.ascontiguousarray(features, dtype=np.float32).tobytes())
-    h.update(json.dumps([targets, dataclasses.asdict(preset)], sort_keys=True).encode())
+    blob = [RUN_FORMAT, targets, dataclasses.asdict(preset)]
+    h.update(json.dumps(blob, sort_keys=True).encode())
     return h.hexdigest()[:12]
 
 

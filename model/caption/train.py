@@ -119,11 +119,13 @@ def train_captioner(
         scheduler.load_state_dict(state["scheduler"])
         _set_rng_state(torch.load(checkpoint / "rng-0.pt", weights_only=True))
     x_all = torch.from_numpy(np.ascontiguousarray(features, dtype=np.float32)).to(device)
+    if state is None:
+        model.set_feature_stats(x_all)
     n_refs = [len(t) for t in targets]
     out.mkdir(parents=True, exist_ok=True)
     _truncate_log(out / "log.jsonl", start)
     model.train()
-    total, t0 = 0.0, time.monotonic()
+    total, n, t0 = 0.0, 0, time.monotonic()
     for step in range(start, preset.steps):
         pairs = batch_indices(step, preset.seed, preset.batch_size, n_refs)
         rows = torch.tensor([s for s, _ in pairs], device=device)
@@ -136,14 +138,14 @@ def train_captioner(
         optimizer.step()
         scheduler.step()
         optimizer.zero_grad(set_to_none=True)
-        total += loss.item()
+        total, n = total + loss.item(), n + 1
         done = step + 1
         if done % preset.log_every == 0 or done == preset.steps:
             lr, seconds = scheduler.get_last_lr()[0], time.monotonic() - t0
-            line = {"step": done, "loss": total / preset.log_every, "lr": lr, "seconds": seconds}
+            line = {"step": done, "loss": total / n, "lr": lr, "seconds": seconds}
             with (out / "log.jsonl").open("a") as f:
                 f.write(json.dumps(line) + "\n")
-            total = 0.0
+            total, n = 0.0, 0
         if done % preset.checkpoint_every == 0 or done == preset.steps:
             save_checkpoint(out, model, optimizer, scheduler, done, preset, Dist())
     model.save_pretrained(out / "final")

@@ -49,9 +49,12 @@ def test_one_command_trains_and_scores_every_row(out, capsys):
     cache = sorted((out / "caption" / "features").glob("videobert-*.parquet"))
     assert len(cache) == 2  # the model and the video-only model
     stamps = [os.stat(p).st_mtime_ns for p in cache]
-    again = main(["--out", str(out), *ARGS])
+    again = main(["--out", str(out), *ARGS, "--folds", "2"])
     assert [os.stat(p).st_mtime_ns for p in cache] == stamps
     assert again["rows"]["videobert"]["micro"] == result["rows"]["videobert"]["micro"]
+    cv = again["cross_validation"]  # 2 folds of the 4 training videos, per learned row
+    assert set(cv) == {"s3d", "videobert_video_only", "videobert", "videobert_s3d"}
+    assert cv["videobert"]["folds"] == 2 and cv["videobert"]["CIDEr"] >= 0.0
 
 
 def test_a_model_with_another_visual_vocabulary_is_a_clear_error(out, tmp_path):
