@@ -22,9 +22,9 @@ from pathlib import Path
 import numpy as np
 
 from benchmarks.common import CACHE, interleaved, row
-from stages.media import write_video
-from stages.polite import Pacer
-from stages.youtube import AcquireConfig, download, probe
+from stages.acquire.polite import Pacer
+from stages.acquire.youtube import AcquireConfig, download, probe
+from stages.video.media import write_video
 from tests.loopback import Loopback
 
 CFG = AcquireConfig(min_interval_s=0.0, request_sleep_s=0.0)

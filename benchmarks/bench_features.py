@@ -10,8 +10,8 @@ import tempfile
 import torch
 
 from benchmarks.common import interleaved, row, textured_video
-from stages.features import ExtractFeaturesFn, FeaturesConfig, build_s3d
-from stages.frames import FramesConfig
+from stages.video.features import ExtractFeaturesFn, FeaturesConfig, build_s3d
+from stages.video.frames import FramesConfig
 
 BATCH = 4
 

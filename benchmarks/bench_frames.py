@@ -2,7 +2,7 @@
 
 bare: decode sequentially, keep the frame nearest each 1/20 s target, convert it to RGB at
 the target size with one reused VideoReformatter (the fastest plain-PyAV front end).
-ours: `stages.frames.iter_clips` (the same, plus rotation, clip assembly, checks).
+ours: `stages.video.frames.iter_clips` (the same, plus rotation, clip assembly, checks).
 Also: front end ÷ decode only, at 360p and 720p (how much the RGB conversion costs).
 """
 
@@ -13,7 +13,7 @@ import av
 from av.video.reformatter import VideoReformatter
 
 from benchmarks.common import interleaved, row, textured_video
-from stages.frames import FramesConfig, iter_clips
+from stages.video.frames import FramesConfig, iter_clips
 
 SIDE = 224
 

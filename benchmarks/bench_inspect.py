@@ -23,7 +23,7 @@ import pyarrow.parquet as pq
 from PIL import Image
 
 from schemas import CLIPS, FEATURES, SEGMENTS, SENTENCES, STATUS, TOKENS, VIDEOS
-from stages.kmeans import CentroidTree
+from stages.video.kmeans import CentroidTree
 
 K, DEPTH, DIM = 12, 4, 1024
 

@@ -21,7 +21,7 @@ import faiss
 import numpy as np
 from apache_beam.options.pipeline_options import PipelineOptions
 
-from stages.kmeans import FitHierarchicalKMeans, KMeansConfig, fit_tree
+from stages.video.kmeans import FitHierarchicalKMeans, KMeansConfig, fit_tree
 
 # In-process hand-off to the FnApiRunner workers (same process): the data and the result.
 _SHARED: dict = {}

@@ -11,8 +11,8 @@ FPS = 20  # source rate of the generated long videos (keeps generation affordabl
 
 
 def _child(kind: str, path: str) -> None:
-    from stages.features import ExtractFeaturesFn, FeaturesConfig
-    from stages.frames import FramesConfig, iter_clips
+    from stages.video.features import ExtractFeaturesFn, FeaturesConfig
+    from stages.video.frames import FramesConfig, iter_clips
 
     if kind == "sample":
         n = sum(1 for _ in iter_clips(path, FramesConfig(side=224)))

@@ -16,11 +16,12 @@ from benchmarks.common import row
 from pipelines.corpus import configs, run
 from pipelines.options import CorpusOptions, resolve
 from schemas import SEGMENTS, TOKENS
-from stages import kmeans as km
-from stages.corpus import video_segments
-from stages.features import ExtractFeaturesFn
-from stages.store import StageStore, read_table, write_table
-from stages.tokens import tokens_row
+from stages.corpus.segments import video_segments
+from stages.store.files import read_table, write_table
+from stages.store.stage import StageStore
+from stages.video import kmeans as km
+from stages.video.features import ExtractFeaturesFn
+from stages.video.tokens import tokens_row
 
 
 def _plain(o: CorpusOptions) -> None:

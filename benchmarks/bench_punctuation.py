@@ -44,7 +44,7 @@ def asr_docs(n_words: int, n_docs: int, seed: int = 0) -> list[list[str]]:
 
 
 def _model() -> str:
-    from stages.punctuation import random_punctuation_model
+    from stages.text.punctuation import random_punctuation_model
 
     path = CACHE / "punct-bert-h256-l4"
     if not (path / "config.json").exists():
@@ -61,7 +61,7 @@ def main(quick: bool = False) -> list[str]:
     threads = torch.get_num_threads()
     torch.set_num_threads(1)  # one thread: steadier side by side on a busy 2-core box
 
-    from stages.punctuation import Punctuator
+    from stages.text.punctuation import Punctuator
 
     path = _model()
     docs = asr_docs(1500 if quick else 4000, 4 if quick else 8)

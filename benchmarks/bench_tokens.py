@@ -17,8 +17,8 @@ import pyarrow.parquet as pq
 from apache_beam.io.filesystems import FileSystems
 
 from benchmarks.common import row
-from stages.kmeans import load_tree
-from stages.store import StageStore
+from stages.store.stage import StageStore
+from stages.video.kmeans import load_tree
 
 
 def labelled_clips(out: str) -> list[dict]:

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import numpy as np
 
-from stages.media import write_video
+from stages.video.media import write_video
 
 CACHE = Path(".bench-cache")
 

@@ -19,7 +19,14 @@ import numpy as np
 import torch
 import torchvision
 
-from stages.sample_world import NOUNS, VERBS, WorldConfig, frame_times, plan_video, render_frames
+from stages.acquire.sample_world import (
+    NOUNS,
+    VERBS,
+    WorldConfig,
+    frame_times,
+    plan_video,
+    render_frames,
+)
 
 CLIP_FRAMES, RATE, CROP = 30, 20, 112
 MEAN, STD = (0.43216, 0.394666, 0.37645), (0.22803, 0.22145, 0.216989)
@@ -35,7 +42,7 @@ def action_clips(plan):
 
 def clip_pixels(plan, start):
     """(30, 112, 112, 3) uint8: the frames a 20 fps sampler would pick, short side resized to
-    112 (bilinear) and centre-cropped, as stages.frames does."""
+    112 (bilinear) and centre-cropped, as stages.video.frames does."""
     source = frame_times(plan)
     wanted = start + np.arange(CLIP_FRAMES) / RATE
     shown = source[np.clip(np.searchsorted(source, wanted + 1e-6) - 1, 0, len(source) - 1)]

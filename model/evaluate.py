@@ -34,8 +34,9 @@ import torch
 
 from model.data import collate, encode
 from model.modeling import VideoBertForPreTraining
-from model.text import load_tokenizer
 from model.youcook import labelled, read_annotations, vocabularies
+from schemas import layout
+from schemas.text import load_tokenizer
 
 log = logging.getLogger(__name__)
 TEMPLATE = ("now let me show you how to", "the")  # "... to [MASK] the [MASK]"
@@ -179,7 +180,7 @@ def clips_in(tokens: dict, start: float, end: float) -> list[int]:
 
 
 def read_tokens(out: str, video_id: str) -> dict | None:
-    path = f"{out.rstrip('/')}/tokens/data/{video_id}.parquet"
+    path = layout.data_path(out, "tokens", video_id)
     try:
         return pq.read_table(path).to_pylist()[0]
     except (FileNotFoundError, OSError, IndexError):
@@ -202,7 +203,7 @@ class SpanTokens:
 
 def sample_world_examples(out: str, split: str = "heldout", max_visual: int = 32) -> tuple:
     """Labelled clips of the sample world's held-out actions, and its verb/noun vocabularies."""
-    truth = pq.read_table(f"{out.rstrip('/')}/sample/ground_truth.parquet").to_pylist()
+    truth = pq.read_table(layout.ground_truth_path(out)).to_pylist()
     verbs = sorted({a["verb"] for a in truth})
     nouns = sorted({a["noun"] for a in truth})
     span_tokens, examples = SpanTokens(out, max_visual), []
@@ -321,7 +322,7 @@ def load(model_dir: str, device: str, tokenizer: str | None = None):
 def evaluate(cfg: EvalConfig) -> dict:
     model, tokenizer = load(cfg.model, cfg.device, cfg.tokenizer)
     pred = Predictor(model, cfg.batch_size)
-    seg_path = f"{cfg.out.rstrip('/')}/corpus/segments.parquet"
+    seg_path = layout.corpus_path(cfg.out)
     try:
         segments = pq.read_table(seg_path).to_pylist()
     except (FileNotFoundError, OSError) as e:
@@ -332,7 +333,7 @@ def evaluate(cfg: EvalConfig) -> dict:
     metrics = {"model": cfg.model, "corpus": seg_path, "heldout_segments": len(heldout)}
 
     zs = {}
-    if os.path.exists(f"{cfg.out.rstrip('/')}/sample/ground_truth.parquet"):
+    if os.path.exists(layout.ground_truth_path(cfg.out)):
         ex, verbs, nouns = sample_world_examples(cfg.out, max_visual=cfg.max_visual)
         zs["sample_world"] = zero_shot(SlotScorer(pred, tokenizer, verbs, nouns), ex)
     if cfg.youcook2:

@@ -29,12 +29,12 @@ import logging
 from pathlib import Path
 
 import numpy as np
-import pyarrow.parquet as pq
 import torch
 from transformers import BertConfig, BertForPreTraining
 
 from model.config import VideoBertConfig
 from model.modeling import VideoBertForPreTraining
+from schemas.tree import read_tree
 
 log = logging.getLogger(__name__)
 
@@ -56,22 +56,13 @@ def minilm_dir() -> Path:
 
 
 def read_centroids(path: str | Path) -> tuple[np.ndarray, int, int]:
-    """(leaf centroids (k**depth, dim) in leaf-id order, k, depth) from a CENTROIDS Parquet."""
-    table = pq.read_table(path)
-    meta = table.schema.metadata or {}
-    if b"k" not in meta or b"depth" not in meta:
-        raise ValueError(f"{path}: no k/depth metadata; not a CENTROIDS table (kmeans stage)")
-    k, depth = int(meta[b"k"]), int(meta[b"depth"])
-    rows = {(r["level"], r["node"]): r for r in table.to_pylist()}
-    leaves = []
-    for t in range(k**depth):
-        level, node = depth, t
-        while (level, node) not in rows:  # an empty cluster: its nearest ancestor
-            if level == 1:
-                raise ValueError(f"{path}: leaf {t} has no centroid on any level")
-            level, node = level - 1, node // k
-        leaves.append(rows[(level, node)]["centroid"])
-    return np.asarray(leaves, dtype=np.float32), k, depth
+    """(leaf centroids (k**depth, dim) in leaf-id order, k, depth) from a CENTROIDS Parquet; an
+    empty leaf takes its nearest ancestor's centroid."""
+    try:
+        tree = read_tree(path)
+    except ValueError as e:
+        raise ValueError(f"{path}: {e}; not a CENTROIDS table (kmeans stage)") from e
+    return tree.filled_leaf_centroids(), tree.k, tree.depth
 
 
 def project_centroids(

@@ -18,7 +18,8 @@ import pyarrow.compute as pc
 from apache_beam.io.filesystems import FileSystems
 
 from pipelines.stats import UNREADABLE, describe_error, exists, join, open_parquet
-from stages.store import StageStore, validate_video_id
+from schemas.ids import validate_video_id
+from stages.store.stage import StageStore
 
 MAX_PROBLEMS = 20  # unreadable files listed in the report; the rest are only skipped
 

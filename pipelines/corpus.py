@@ -19,23 +19,19 @@ from apache_beam.options.pipeline_options import DirectOptions, PipelineOptions,
 
 from pipelines.options import CorpusOptions, resolve, torch_threads
 from schemas import USABLE
-from stages import kmeans as km
-from stages.corpus import BuildCorpus, upstream_status
-from stages.discover import Discover
-from stages.download import Download, ReadDownloadedFn
-from stages.features import ExtractS3DFeatures, FeaturesConfig, stage_fingerprints
-from stages.filter import FilterVideos
-from stages.frames import FramesConfig
-from stages.sentences import SentencesConfig, SplitSentences
-from stages.store import (
-    PartitionFinishedFn,
-    StageStore,
-    WriteStatus,
-    read_table,
-    summarize,
-)
-from stages.tokens import AssignVisualTokens
-from stages.transcripts import FetchTranscripts, TranscriptsConfig
+from stages.acquire.discover import Discover
+from stages.acquire.download import Download, ReadDownloadedFn
+from stages.acquire.filter import FilterVideos
+from stages.corpus.segments import BuildCorpus, upstream_status
+from stages.store.files import read_table
+from stages.store.stage import PartitionFinishedFn, StageStore
+from stages.store.status import WriteStatus, summarize
+from stages.text.sentences import SentencesConfig, SplitSentences
+from stages.text.transcripts import FetchTranscripts, TranscriptsConfig
+from stages.video import kmeans as km
+from stages.video.features import ExtractS3DFeatures, FeaturesConfig, stage_fingerprints
+from stages.video.frames import FramesConfig
+from stages.video.tokens import AssignVisualTokens
 
 log = logging.getLogger("pipelines.corpus")
 
@@ -66,7 +62,7 @@ def configs(o: CorpusOptions):
 
 
 def text_configs(o: CorpusOptions) -> tuple[TranscriptsConfig, SentencesConfig]:
-    from stages.youtube_transcripts import YouTubeTranscriptConfig
+    from stages.text.youtube_transcripts import YouTubeTranscriptConfig
 
     languages = tuple(lang.strip() for lang in o.transcript_languages.split(",") if lang.strip())
     youtube = YouTubeTranscriptConfig(
@@ -106,8 +102,8 @@ COMPUTE = frozenset(
 
 
 def acquire_config(o: CorpusOptions):
-    from stages.polite import RetryPolicy
-    from stages.youtube import AcquireConfig
+    from stages.acquire.polite import RetryPolicy
+    from stages.acquire.youtube import AcquireConfig
 
     return AcquireConfig(
         max_height=o.max_height,
@@ -123,7 +119,7 @@ def acquire_config(o: CorpusOptions):
 
 
 def filter_config(o: CorpusOptions):
-    from stages.filter import FilterConfig, load_exclusions
+    from stages.acquire.filter import FilterConfig, load_exclusions
 
     return FilterConfig(
         max_duration_s=o.max_duration_s,
@@ -152,7 +148,7 @@ def build(p: beam.Pipeline, o: CorpusOptions) -> None:
     frames_cfg, features_cfg, kmeans_cfg = configs(o)
 
     if "discover" in stages:
-        from stages.sample_world import WorldConfig
+        from stages.acquire.sample_world import WorldConfig
 
         world = WorldConfig(
             n_videos=o.sample_videos,
@@ -310,7 +306,7 @@ def run(argv=None, test_pipeline=None) -> CorpusOptions:
         o.stages = "discover,filter"
     stages = o.stages.split(",")
     if "sentences" in stages and o.sentence_splitter == "punctuation" and o.transcripts != "none":
-        from stages.punctuation import check_available
+        from stages.text.punctuation import check_available
 
         check_available(o.punctuation_model)  # seconds now, not an error after the features
     for stage in stages:
@@ -328,7 +324,7 @@ def run(argv=None, test_pipeline=None) -> CorpusOptions:
 
 def dry_run_plan(out: str) -> str:
     """What a real run would download: videos, hours, size; rejections by reason."""
-    from stages.filter import plan_summary
+    from stages.acquire.filter import plan_summary
 
     videos = {r["video_id"]: r for r in _load_rows(out, "discover")}
     status = _load_status(out, "filter")

@@ -34,7 +34,7 @@ from pipelines.stats import (
     tree_shape,
     video_stats,
 )
-from stages.store import read_metadata, read_table
+from stages.store.files import read_metadata, read_table
 
 # The single-file tables of a stage and their schema; per-video stages write data/<id>.parquet.
 TABLES = {

@@ -21,7 +21,8 @@ import pyarrow.compute as pc
 from pipelines.atlas import build_atlas, video_ids, video_timeline
 from pipelines.caption_report import captioning
 from pipelines.stats import UNREADABLE, exists, join, token_path
-from stages.store import atomic_write, read_table, validate_video_id
+from schemas.ids import validate_video_id
+from stages.store.files import atomic_write, read_table
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402  (after the backend is chosen)

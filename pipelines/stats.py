@@ -17,7 +17,7 @@ import pyarrow.parquet as pq
 from apache_beam.io.filesystem import CompressionTypes
 from apache_beam.io.filesystems import FileSystems
 
-from stages.store import read_metadata, read_table
+from stages.store.files import read_metadata, read_table
 
 # Failures expected to be read from the Parquet layer: a truncated or foreign file.
 

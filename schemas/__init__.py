@@ -80,7 +80,7 @@ TRANSCRIPTS = pa.schema(
         pa.field("snippet_index", pa.int32(), nullable=False),  # time order
         pa.field("start_s", pa.float64(), nullable=False),
         pa.field("end_s", pa.float64(), nullable=False),  # >= start_s
-        pa.field("text", pa.string(), nullable=False),  # cleaned (stages.captions.clean_text)
+        pa.field("text", pa.string(), nullable=False),  # cleaned (stages.text.captions.clean_text)
         pa.field("language_code", pa.string(), nullable=False),  # e.g. "en", "en-GB"
         pa.field("is_generated", pa.bool_(), nullable=False),  # ASR (True) or uploader-made
         pa.field("source", pa.string(), nullable=False),  # youtube|vtt|srt|json3|sample

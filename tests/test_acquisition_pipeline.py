@@ -7,8 +7,8 @@ import pyarrow.parquet as pq
 import pytest
 
 from pipelines.corpus import run
-from stages.media import write_video
-from stages.youtube import video_id_for
+from stages.acquire.youtube import video_id_for
+from stages.video.media import write_video
 from tests.loopback import Fault, Loopback
 
 ARGS = [

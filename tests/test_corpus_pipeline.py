@@ -14,7 +14,7 @@ import pytest
 
 from pipelines.corpus import run
 from schemas import SEGMENTS, STATUS
-from stages.media import write_video
+from stages.video.media import write_video
 
 TINY = [
     "--sample_videos=4",
@@ -128,7 +128,7 @@ def test_single_stage_rerun_from_disk(sample_out):
 
 
 def test_sentences_through_a_punctuation_model_rerun_from_disk(sample_out, tmp_path):
-    from stages.punctuation import random_punctuation_model
+    from stages.text.punctuation import random_punctuation_model
 
     model = random_punctuation_model(str(tmp_path / "model"))  # the real one is not offline
     out = str(tmp_path / "out")
@@ -149,7 +149,7 @@ def test_sentences_through_a_punctuation_model_rerun_from_disk(sample_out, tmp_p
 
 
 def test_unavailable_punctuation_model_fails_before_any_work(tmp_path):
-    from stages.punctuation import PunctuationModelUnavailable
+    from stages.text.punctuation import PunctuationModelUnavailable
 
     out = tmp_path / "out"
     with pytest.raises(PunctuationModelUnavailable, match="--sentence_splitter=pause"):

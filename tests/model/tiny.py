@@ -10,7 +10,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from schemas import CENTROIDS, SEGMENTS
+from schemas import SEGMENTS
+from schemas.tree import CentroidTree
 
 K, DEPTH, DIM = 3, 2, 16
 N_VIDEOS, N_SEGMENTS = 4, 4
@@ -58,22 +59,12 @@ def write_segments(path: Path, heldout: int = 1) -> Path:
 
 
 def write_centroids(path: Path, missing_leaf: int | None = 8) -> Path:
-    """Level-1 and level-2 centroids; `missing_leaf` is an empty cluster (no row)."""
+    """A depth-2 tree through the CENTROIDS codec; `missing_leaf` is an empty cluster (no row)."""
     rng = np.random.default_rng(0)
-    rows = []
-    for level in (1, 2):
-        for node in range(K**level):
-            if level == DEPTH and node == missing_leaf:
-                continue
-            rows.append(
-                {
-                    "level": level,
-                    "node": node,
-                    "parent": node // K if level > 1 else 0,
-                    "count": 5,
-                    "centroid": rng.standard_normal(DIM).astype(np.float32).tolist(),
-                }
-            )
-    schema = CENTROIDS.with_metadata({"k": str(K), "depth": str(DEPTH), "dim": str(DIM)})
-    pq.write_table(pa.Table.from_pylist(rows, schema=schema), path)
+    centroids = tuple(rng.standard_normal((K**lv, DIM)).astype(np.float32) for lv in (1, 2))
+    counts = (np.full(K, 5, np.int64), np.full(K**DEPTH, 5, np.int64))
+    if missing_leaf is not None:
+        counts[-1][missing_leaf] = 0
+        centroids[-1][missing_leaf] = 0
+    pq.write_table(CentroidTree(K, centroids, counts).to_table(), path)
     return path

@@ -1,0 +1,165 @@
+"""The centroid tree: the hierarchical k-means vocabulary as arrays, its Parquet codec
+(`schemas.CENTROIDS`) and the descent that maps a feature to its leaf (visual word).
+
+Beam-free and faiss-free, so the stages (`kmeans` fits it, `tokens` assigns with it), the
+pipelines (inspect, report) and `model/` (visual embeddings from the leaf centroids) share it.
+"""
+
+import functools
+import hashlib
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import numpy as np
+import pyarrow as pa
+
+from schemas import CENTROIDS
+
+_META = ("k", "depth", "dim", "seed", "n_train", "niter")  # CENTROIDS schema metadata keys
+
+
+@dataclass(frozen=True, eq=False)
+class CentroidTree:
+    """A fitted tree: dense per-level arrays indexed by node id (plain numpy, so it pickles)."""
+
+    k: int
+    centroids: tuple[np.ndarray, ...]
+    """Level l = 1..depth at index l-1: (k**l, D) float32, zero rows for missing nodes."""
+    counts: tuple[np.ndarray, ...]
+    """Level l at index l-1: (k**l,) int64 training points per node; 0 iff the node is missing."""
+    seed: int = 0
+    niter: int = 0
+    n_train: int = 0
+
+    def __post_init__(self):
+        for level in range(1, self.depth):
+            parent_exists = self.counts[level - 1] > 0
+            has_child = np.zeros_like(parent_exists)
+            has_child[np.flatnonzero(self.counts[level]) // self.k] = True
+            if not np.array_equal(parent_exists, has_child):
+                raise ValueError(f"level {level}: existing nodes and nodes with children differ")
+
+    @property
+    def depth(self) -> int:
+        return len(self.centroids)
+
+    @property
+    def dim(self) -> int:
+        return self.centroids[0].shape[1]
+
+    @functools.cached_property
+    def _norms(self) -> tuple[np.ndarray, ...]:
+        """Per level, squared centroid norms with +inf for missing nodes (never chosen)."""
+        return tuple(
+            np.where(n > 0, _sq_norms(c), np.inf).astype(np.float32)
+            for c, n in zip(self.centroids, self.counts, strict=True)
+        )
+
+    def assign(self, x: np.ndarray) -> np.ndarray:
+        """Leaf id of each row of x (N, D): descend level by level, k distances per level."""
+        x = np.ascontiguousarray(x, dtype=np.float32)
+        node = np.zeros(len(x), np.int64)
+        for level in range(self.depth):
+            cent, norms, child = self.centroids[level], self._norms[level], np.empty_like(node)
+            for parent, idx, xb in branches(x, node):
+                rows = slice(parent * self.k, (parent + 1) * self.k)
+                child[idx] = parent * self.k + _nearest(xb, cent[rows], norms[rows])
+            node = child
+        return node.astype(np.int32)
+
+    def leaf_centroids(self) -> tuple[np.ndarray, np.ndarray]:
+        """(k**depth, D) float32 leaf centroids (zero rows if missing) and the (k**depth,) mask."""
+        return self.centroids[-1], self.counts[-1] > 0
+
+    def filled_leaf_centroids(self) -> np.ndarray:
+        """(k**depth, D) float32: each leaf's centroid, a missing leaf (an empty cluster) taking
+        its nearest existing ancestor's, so every visual word has an embedding to start from."""
+        leaves = np.empty((self.k**self.depth, self.dim), np.float32)
+        node, filled = np.arange(self.k**self.depth), np.zeros(self.k**self.depth, bool)
+        for level in range(self.depth, 0, -1):
+            here = ~filled & (self.counts[level - 1][node] > 0)
+            leaves[here], filled[here] = self.centroids[level - 1][node[here]], True
+            node = node // self.k
+        if not filled.all():
+            raise ValueError(f"leaf {int(np.flatnonzero(~filled)[0])} has no centroid on any level")
+        return leaves
+
+    def metadata(self) -> dict[str, int]:
+        return {name: getattr(self, name) for name in _META}
+
+    def fingerprint(self) -> str:
+        """sha256 of the parameters, the node mask and the centroid bytes (computed once)."""
+        return self._fingerprint
+
+    @functools.cached_property
+    def _fingerprint(self) -> str:
+        h = hashlib.sha256(json.dumps(self.metadata(), sort_keys=True).encode())
+        for cent, count in zip(self.centroids, self.counts, strict=True):
+            h.update((count > 0).tobytes())
+            h.update(np.ascontiguousarray(cent, "<f4").tobytes())
+        return h.hexdigest()
+
+    def to_table(self) -> pa.Table:
+        """One CENTROIDS row per existing node, sorted by (level, node); metadata as strings."""
+        cols = {name: [] for name in CENTROIDS.names}
+        for level, (cent, count) in enumerate(zip(self.centroids, self.counts, strict=True), 1):
+            node = np.flatnonzero(count)
+            cols["level"].append(np.full(len(node), level, np.int8))
+            cols["node"].append(node.astype(np.int32))
+            parent = node // self.k if level > 1 else np.zeros_like(node)
+            cols["parent"].append(parent.astype(np.int32))
+            cols["count"].append(count[node])
+            cols["centroid"].append(cent[node].ravel())
+        arrays = {name: np.concatenate(parts) for name, parts in cols.items()}
+        offsets = np.arange(len(arrays["node"]) + 1, dtype=np.int32) * self.dim
+        arrays["centroid"] = pa.ListArray.from_arrays(offsets, arrays.pop("centroid"))
+        meta = {**self.metadata(), "fingerprint": self.fingerprint()}
+        schema = CENTROIDS.with_metadata({key: str(value) for key, value in meta.items()})
+        return pa.Table.from_pydict(arrays, schema=schema)
+
+    @classmethod
+    def from_table(cls, table: pa.Table) -> "CentroidTree":
+        """Inverse of `to_table`; checks the structure and the recorded fingerprint."""
+        meta = {key.decode(): val.decode() for key, val in (table.schema.metadata or {}).items()}
+        if missing := set(_META) - meta.keys():
+            raise ValueError(f"centroid table lacks metadata {sorted(missing)}")
+        k, depth, dim, seed, n_train, niter = (int(meta[name]) for name in _META)
+        level, node, count = (np.asarray(table[c], np.int64) for c in ("level", "node", "count"))
+        rows = table["centroid"].combine_chunks().flatten().to_numpy().reshape(-1, dim)
+        centroids, counts = [], []
+        for lv in range(1, depth + 1):
+            at = level == lv
+            cent, cnt = np.zeros((k**lv, dim), np.float32), np.zeros(k**lv, np.int64)
+            cent[node[at]], cnt[node[at]] = rows[at], count[at]
+            centroids.append(cent)
+            counts.append(cnt)
+        tree = cls(k, tuple(centroids), tuple(counts), seed, niter, n_train)
+        if meta.get("fingerprint", tree.fingerprint()) != tree.fingerprint():
+            raise ValueError("centroid table does not match its recorded fingerprint")
+        return tree
+
+
+def _sq_norms(c: np.ndarray) -> np.ndarray:
+    return np.einsum("ij,ij->i", c, c)
+
+
+def _nearest(xb: np.ndarray, cent: np.ndarray, norms: np.ndarray) -> np.ndarray:
+    """Index of the nearest of cent (m, D) for each row of xb (n, D): argmin ‖c‖² − 2 x·c."""
+    return np.argmin(norms - 2 * (xb @ cent.T), axis=1)
+
+
+def branches(x: np.ndarray, node: np.ndarray) -> Iterator[tuple[int, np.ndarray, np.ndarray]]:
+    """(node id, row indices, rows of x) per distinct node, in node order; one gather per branch."""
+    order = np.argsort(node, kind="stable")
+    ids, starts = np.unique(node[order], return_index=True)
+    for i, start, end in zip(ids, starts, [*starts[1:], len(node)], strict=True):
+        idx = order[start:end]
+        yield int(i), idx, (x if len(idx) == len(x) else x[idx])
+
+
+def read_tree(source) -> CentroidTree:
+    """A tree from a CENTROIDS Parquet file (a local path or an open binary file)."""
+    import pyarrow.parquet as pq
+
+    return CentroidTree.from_table(pq.read_table(source))
