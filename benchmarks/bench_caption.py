@@ -20,7 +20,7 @@ from model.caption.captioner import Captioner
 from model.caption.features import VideoBertFeatures
 from model.config import VideoBertConfig
 from model.modeling import VideoBertForPreTraining
-from model.text import load_tokenizer
+from schemas.text import load_tokenizer
 
 D, LAYERS, HEADS, FF, DROPOUT = 128, 2, 8, 512, 0.4
 PARTS, VOCAB, LENGTH = [256, 256, 1024], 2000, 16

@@ -7,7 +7,8 @@ import logging
 from apache_beam.io.filesystems import FileSystems
 
 from pipelines.stats import UNREADABLE, exists, join
-from stages.store import read_table, validate_video_id
+from schemas import layout
+from stages.store.files import read_table
 
 log = logging.getLogger(__name__)
 METRICS = ("BLEU-3", "BLEU-4", "METEOR", "ROUGE-L", "CIDEr")
@@ -15,7 +16,7 @@ METRICS = ("BLEU-3", "BLEU-4", "METEOR", "ROUGE-L", "CIDEr")
 
 def middle_thumbnail(out: str, video_id: str, start_s: float, end_s: float) -> bytes | None:
     """JPEG of the clip nearest the span's midpoint (OUT/frames/), None when there is none."""
-    path = join(out, "frames", "data", f"{validate_video_id(video_id)}.parquet")
+    path = layout.data_path(out, "frames", video_id)
     try:
         clips = read_table(path, columns=["start_s", "end_s", "thumbnail"]).to_pylist()
     except UNREADABLE:

@@ -42,10 +42,11 @@ from model.caption.table import (
     write_json,
 )
 from model.caption.train import PRESETS, CaptionPreset
-from model.text import load_tokenizer
 from model.train import PRESETS as PRETRAIN_PRESETS
 from model.train import Preset, latest_checkpoint
 from model.train import train as pretrain
+from schemas import layout
+from schemas.text import load_tokenizer
 
 log = logging.getLogger(__name__)
 VIDEO_ONLY = "0,1,0"  # model.train regime weights: text, video, text_video
@@ -97,8 +98,8 @@ def video_only_model(cfg: CaptionConfig, model_dir: str) -> str:
     preset = dataclasses.replace(base, regime_weights=VIDEO_ONLY)
     log.info("pretraining the video-only VideoBERT → %s (regime weights %s)", root, VIDEO_ONLY)
     pretrain(
-        f"{cfg.out}/corpus/segments.parquet",
-        f"{cfg.out}/kmeans/centroids.parquet",
+        layout.corpus_path(cfg.out),
+        layout.centroids_path(cfg.out),
         root,
         preset,
         resume=True,
@@ -124,7 +125,7 @@ def run(cfg: CaptionConfig) -> dict:
             f"got {n_train} and {n_eval} (skipped: {inputs.skipped})"
         )
     tokenizer = load_tokenizer(cfg.tokenizer)
-    centroids, cache = f"{data_root}/kmeans/centroids.parquet", str(out / "caption" / "features")
+    centroids, cache = layout.centroids_path(data_root), str(out / "caption" / "features")
     args = (inputs, tokenizer, centroids, cache, cfg.device, cfg.max_visual)
     full = videobert_features(model_dir, *args)
     video_only = videobert_features(video_only_model(cfg, model_dir), *args)

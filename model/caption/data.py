@@ -17,7 +17,6 @@ clips from `OUT/features/`.
 """
 
 import logging
-import re
 from collections import Counter
 from dataclasses import dataclass
 
@@ -27,10 +26,11 @@ import pyarrow.parquet as pq
 from model.caption.sample_captions import references
 from model.evaluate import SpanTokens, clips_in
 from model.youcook import read_annotations
+from schemas import layout
+from schemas.ids import validate_video_id
 
 log = logging.getLogger(__name__)
 TRAIN, EVAL = "train", "eval"
-_SAFE_ID = re.compile(r"^[A-Za-z0-9_-][A-Za-z0-9_.-]{0,95}$")
 
 
 @dataclass(frozen=True)
@@ -63,7 +63,7 @@ def _replace_refs(s: CaptionSegment, refs: tuple[str, ...]) -> CaptionSegment:
 
 def sample_world_segments(out: str, n_references: int = 3, seed: int = 0) -> list[CaptionSegment]:
     """Every ground-truth action of the sample world under OUT, with its references."""
-    path = f"{out.rstrip('/')}/sample/ground_truth.parquet"
+    path = layout.ground_truth_path(out)
     try:
         truth = pq.read_table(path).to_pylist()
     except (FileNotFoundError, OSError) as e:
@@ -116,11 +116,11 @@ class SpanInputs:
         self._features: dict[str, dict | None] = {}
 
     def visual(self, s: CaptionSegment) -> list[int]:
-        return self.tokens(_checked(s.video_id), s.start_s, s.end_s)
+        return self.tokens(validate_video_id(s.video_id), s.start_s, s.end_s)
 
     def s3d(self, s: CaptionSegment) -> np.ndarray | None:
         """Mean S3D feature (1024,) of the clips in the span (`clips_in`), None without any."""
-        video_id = _checked(s.video_id)
+        video_id = validate_video_id(s.video_id)
         if video_id not in self._features:
             self._features[video_id] = self._read_features(video_id)
         clips = self._features[video_id]
@@ -131,7 +131,7 @@ class SpanInputs:
         return clips["feature"][rows].mean(axis=0) if rows else None
 
     def _read_features(self, video_id: str) -> dict | None:
-        path = f"{self.out}/features/data/{video_id}.parquet"
+        path = layout.data_path(self.out, "features", video_id)
         try:
             table = pq.read_table(path, columns=["start_s", "end_s", "feature"])
         except (FileNotFoundError, OSError):
@@ -144,10 +144,3 @@ class SpanInputs:
             "end_s": table.column("end_s").to_pylist(),
             "feature": feature.astype(np.float32),
         }
-
-
-def _checked(video_id: str) -> str:
-    """The id, if it is safe as one path component (it becomes part of a file name)."""
-    if not _SAFE_ID.match(video_id) or ".." in video_id:
-        raise ValueError(f"unsafe video id {video_id!r}")
-    return video_id

@@ -1,6 +1,6 @@
 """Human-style reference captions for the sample world's ground-truth actions (pure, seeded).
 
-The sample world (`stages/sample_world.py`) records each action as (verb, noun, span); a
+The sample world (`stages/acquire/sample_world.py`) records each action as (verb, noun, span); a
 captioning benchmark needs what a person would write for it, in varied words: "slice the tomato
 on the board", "cut up a tomato", "chop the tomatoes". `references(verb, noun, key)` draws
 `n` distinct captions for one action from per-verb phrasings and per-noun forms, deterministically

@@ -9,7 +9,7 @@ import torch
 
 from model.caption.captioner import BOS, EOS, PAD, Captioner, CaptionVocab, pad_batch
 from model.caption.train import CaptionPreset, batch_indices, caption, train_captioner
-from model.text import load_tokenizer
+from schemas.text import load_tokenizer
 
 CAPTIONS = ["slice the tomato", "stir the egg", "pour the onion", "roll the carrot"]
 PRESET = CaptionPreset(

@@ -15,7 +15,7 @@ from model.caption.data import (
     youcook2_segments,
 )
 from model.caption.sample_captions import VERB_PHRASES, all_captions, references
-from stages.sample_world import NOUNS, VERBS
+from stages.acquire.sample_world import NOUNS, VERBS
 from tests.paths import YOUCOOK2_SAMPLE
 
 
@@ -80,7 +80,7 @@ def test_folds_keep_whole_videos_together():
 
 
 def test_sample_world_segments_and_their_span_inputs(tmp_path):
-    from model.text import load_tokenizer
+    from schemas.text import load_tokenizer
     from tests.model.caption.world import build_data
 
     out = build_data(tmp_path / "out", load_tokenizer(None))

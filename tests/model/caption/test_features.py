@@ -14,8 +14,8 @@ from model.caption.features import (
 )
 from model.config import VideoBertConfig
 from model.modeling import VideoBertForPreTraining
-from model.text import load_tokenizer
 from schemas.caption import CAPTION_FEATURES
+from schemas.text import load_tokenizer
 from tests.model.tiny import write_centroids
 
 VISUALS = [[0, 1, 2], [3], [4, 5, 6, 7, 8, 0, 1]]

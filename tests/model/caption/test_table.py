@@ -10,7 +10,7 @@ from model.caption.metrics import score
 from model.caption.table import ROWS
 from model.config import VideoBertConfig
 from model.modeling import VideoBertForPreTraining
-from model.text import load_tokenizer
+from schemas.text import load_tokenizer
 from tests.model.caption import world
 
 ARGS = ["--steps", "30", "--beam", "2", "--no_java", "--device", "cpu"]
