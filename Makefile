@@ -8,7 +8,7 @@ ARGS ?=
 STAGE ?=
 
 .DEFAULT_GOAL := help
-.PHONY: help install corpus stage inspect report pretrain eval clipbert retrieval test bench lint clean
+.PHONY: help install corpus stage inspect report pretrain eval caption clipbert retrieval test bench lint clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
@@ -37,7 +37,7 @@ report: install ## write the HTML report OUT/report/index.html (+ one page per e
 pretrain: install ## pretrain VideoBERT on OUT/corpus (ARGS='--preset paper', '--resume', '--steps N')
 	$(BIN)/python -m model.train --corpus=$(OUT)/corpus/segments.parquet --centroids=$(OUT)/kmeans/centroids.parquet --out=$(OUT)/pretrain $(ARGS)
 
-eval: install ## evaluate OUT/pretrain/final: zero-shot verb/noun, forecasting, text-to-video → OUT/eval/metrics.json
+eval: install ## evaluate OUT/pretrain/final: Table 1 zero-shot verb/noun (+ baselines, leak check), forecasting, text-to-video → OUT/eval/metrics.json
 	$(BIN)/python -m model.evaluate --model=$(OUT)/pretrain/final --out=$(OUT) $(ARGS)
 
 clipbert: install ## train ClipBERT on sparse clips of OUT's videos → OUT/clipbert (ARGS='--preset paper', '--resume')
@@ -45,6 +45,8 @@ clipbert: install ## train ClipBERT on sparse clips of OUT's videos → OUT/clip
 
 retrieval: install ## text-to-video R@1/5/10, MdR: ClipBERT, VideoBERT, chance → OUT/eval/retrieval.json
 	$(BIN)/python -m model.clipbert.retrieval --out=$(OUT) $(ARGS)
+caption: install ## the paper's Table 3: captioners on VideoBERT/S3D features + baselines → OUT/eval/captioning.json
+	$(BIN)/python -m model.caption --out=$(OUT) $(ARGS)
 
 test: install ## run the offline test suite
 	$(BIN)/pytest -q $(ARGS)

@@ -3,7 +3,7 @@
 python -m benchmarks                 # all
 python -m benchmarks --only frames   # one (frames, features, kmeans, punctuation, pipeline, memory,
                                      #      download, inspect, pretrain, learnability,
-                                     #      clipbert)
+                                     #      caption, clipbert)
 python -m benchmarks --quick         # smaller inputs
 """
 
@@ -13,8 +13,8 @@ import logging
 import time
 
 BENCHES = (
-    "frames", "features", "kmeans", "punctuation", "pipeline", "memory", "download", "inspect",
-    "pretrain", "learnability", "clipbert",
+    "frames", "features", "kmeans", "kmeans_quality", "punctuation", "pipeline", "memory",
+    "download", "inspect", "pretrain", "learnability", "caption", "clipbert",
 )  # fmt: skip
 
 
@@ -28,7 +28,10 @@ def main() -> None:
         start = time.monotonic()
         module = importlib.import_module(f"benchmarks.bench_{name}")
         if name == "kmeans":  # a CLI of its own that prints its table
-            module.main(["--n", "20000", "--repeat", "1"] if args.quick else [])
+            module.main(["--n", "20000", "--videos", "100"] if args.quick else [])
+        elif name == "kmeans_quality":
+            quick = ["--k", "4", "--depth", "2", "--dim", "16", "--seeds", "1"]
+            print("\n".join(module.main(quick if args.quick else [])), flush=True)
         else:
             print("\n".join(module.main(quick=args.quick)), flush=True)
         print(f"  ({time.monotonic() - start:.0f} s)\n", flush=True)

@@ -1,9 +1,10 @@
 """Does the corpus teach VideoBERT which visual tokens go with which words? (quality, not speed)
 
 After the default `make pretrain` (preset `small`) on the sample corpus, zero-shot verb and noun
-top-1 on the sample world's held-out videos, cross-modal (template + the clip's visual tokens)
-against the language prior (the template alone). Goal: cross-modal beats the prior by >= 30
-points for both. Beside it, the same accuracy from counting alone: a naive-Bayes classifier over
+top-1 on the sample world's held-out videos, open vocabulary (model.zeroshot), cross-modal
+(template + the clip's visual tokens) against the language priors (VideoBERT's: the template
+alone; the text-only BERT's). Goal: cross-modal beats both priors by >= 30 points for both.
+Beside it, the same accuracy from counting alone: a naive-Bayes classifier over
 the train segments' (visual token, word) co-occurrences, the ceiling the corpus itself sets.
 
     python -m benchmarks --only learnability      # builds the sample corpus when OUT lacks one
@@ -77,22 +78,23 @@ def main(quick: bool = False) -> list[str]:
     trained = time.monotonic() - start
     metrics = ev.evaluate(ev.EvalConfig(model=f"{work}/final", out=out))
     zs = metrics["zero_shot"]["sample_world"]
-    examples, verbs, nouns = ev.sample_world_examples(out)
-    ceiling = counting_baseline(out, examples, verbs, nouns)
+    examples, vocab, _, _ = ev.sample_world_examples(out)
+    ceiling = counting_baseline(out, examples, vocab["verb"], vocab["noun"])
     lines = [
         "learnability: default `make pretrain` "
         f"{trained:.0f} s; held-out actions {zs['n_clips']} (sample world, {out})"
     ]
     for kind in ("verb", "noun"):
-        prior = zs[kind]["language_prior"]["top1"]
-        cross = zs[kind]["cross_modal"]["top1"]
-        gap = cross - prior
+        r = zs[kind]["open_vocabulary"]
+        bert, prior, cross = (r[m]["top1"] for m in ("bert_prior", "language_prior", "cross_modal"))
+        gap = cross - max(prior, bert)
         ok = "met" if gap >= GOAL else "NOT met"
         lines += [
-            row(f"{kind}: language prior top-1", prior, "acc"),
+            row(f"{kind}: BERT language prior top-1 ({metrics['bert_prior']})", bert, "acc"),
+            row(f"{kind}: VideoBERT language prior top-1", prior, "acc"),
             row(f"{kind}: cross-modal top-1", cross, "acc"),
             row(f"{kind}: counting ceiling (naive Bayes) top-1", ceiling[kind], "acc"),
-            f"  {kind}: cross-modal - prior = {gap:+.3f}  (goal >= +{GOAL:.2f}: {ok})",
+            f"  {kind}: cross-modal - best prior = {gap:+.3f}  (goal >= +{GOAL:.2f}: {ok})",
         ]
     return lines
 

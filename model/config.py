@@ -24,6 +24,9 @@ class VideoBertConfig(BertConfig):
     cls_token_id: int = 101
     sep_token_id: int = 102
     mask_token_id: int = 103
+    text_init: str = ""
+    """The text checkpoint the model was initialised from (`--init`: a Hub name, a directory,
+    minilm-local, random); the evaluation's "BERT language prior" asks that checkpoint."""
     freeze_word_embeddings: bool = True
     """Input embeddings (text, `[>]`, visual) stay fixed, as in the paper; the tied MLM decoder
     shares them (its bias trains)."""

@@ -11,18 +11,29 @@ Text side (`init`):
 The encoder, position/type embeddings, pooler and MLM head transform are copied; the word
 embedding matrix is extended with `[>]` (initialised as `[SEP]`) and the k**depth visual tokens.
 
-Visual tokens: each leaf's centroid (a missing leaf, i.e. an empty cluster, takes its parent's),
-centred on the mean centroid, then projected to the hidden size when it differs from the
-centroid dimension: onto the top principal components (PCA) when there are at least `hidden`
-leaves, else through a seeded random orthonormal matrix (PCA has too few directions then; it is
-an isometry when the hidden size exceeds the centroid dimension); by default (`whiten`) then
-whitened; finally scaled so the mean norm equals the mean norm of the text embeddings.
-Why whiten: S3D centroids concentrate their
-spread in a few directions (on the sample corpus 84% of the variance lies along one), and the
-frozen, tied decoder scores a token by a dot product with its embedding, so tokens along one
-direction cannot each be the argmax; equal spread keeps them apart. Input embeddings are frozen
-(a random init draws them from N(0, 1/hidden): with BERT's N(0, 0.02²) the frozen, tied decoder
-could only make near-uniform predictions; unit-norm rows give unit-variance initial logits).
+Visual tokens (`visual_init`): each leaf's centroid (a missing leaf, i.e. an empty cluster, takes
+its parent's), then
+    "raw"     (the paper) the centroids as they are when their dimension is the hidden size (S3D
+              1024-d = BERT-large 1024-d); otherwise (logged) projected onto the top principal
+              directions of the centred centroids (PCA; a seeded random orthonormal matrix when
+              there are fewer leaves than directions), nothing else changed
+    "whiten"  (a departure, the `small` preset's) centred on the mean centroid, projected as
+              above, whitened (every principal direction the same spread) and scaled so the mean
+              norm equals the mean norm of the text embeddings.
+Why whiten: S3D centroids concentrate their spread in a few directions (on the sample corpus 84%
+of the variance lies along one), and the frozen, tied decoder scores a token by a dot product
+with its embedding, so tokens along one direction cannot each be the argmax; equal spread keeps
+them apart. Input embeddings are frozen (a random init draws them from N(0, 1/hidden): with BERT's
+N(0, 0.02²) the frozen, tied decoder could only make near-uniform predictions; unit-norm rows give
+unit-variance initial logits).
+
+MLM output bias: the text BERT's own for the WordPieces; `[>]` and the visual ids start at 0
+(model.train may then set them, or all, from corpus frequencies: `--prior_bias`).
+
+Alignment head (`alignment_init`): BERT's next-sentence head says class 0 = "is next"; ours says
+class 1 = "text and video aligned". "swap" copies BERT's head with its two rows swapped (the
+pretrained "is next" becomes "aligned"), "fresh" initialises it anew, "copy" keeps BERT's rows as
+they are (labels inverted at the start: a departure kept only to measure it).
 """
 
 import logging
@@ -63,6 +74,31 @@ def read_centroids(path: str | Path) -> tuple[np.ndarray, int, int]:
     except ValueError as e:
         raise ValueError(f"{path}: {e}; not a CENTROIDS table (kmeans stage)") from e
     return tree.filled_leaf_centroids(), tree.k, tree.depth
+
+
+VISUAL_INITS = ("raw", "whiten")
+ALIGNMENT_INITS = ("swap", "fresh", "copy")
+
+
+def raw_centroids(centroids: np.ndarray, hidden: int, seed: int = 0) -> np.ndarray:
+    """The paper's visual embeddings: the centroids unchanged when D == hidden, else projected
+    onto `hidden` orthonormal directions (the centred centroids' principal ones when N ≥ hidden,
+    else seeded random ones) with no centring, whitening or scaling."""
+    x = centroids.astype(np.float64)
+    n, d = x.shape
+    if d == hidden:
+        return x.astype(np.float32)
+    if d > hidden and n >= hidden:
+        _, _, vt = np.linalg.svd(x - x.mean(axis=0, keepdims=True), full_matrices=False)
+        basis = vt[:hidden].T  # (D, hidden)
+    else:
+        gaussian = np.random.default_rng(seed).standard_normal((max(d, hidden), min(d, hidden)))
+        q, _ = np.linalg.qr(gaussian)
+        basis = q if d > hidden else q.T
+    log.info(
+        "init: centroids are %d-d, the hidden size %d: projected (not the paper's copy)", d, hidden
+    )
+    return (x @ basis).astype(np.float32)
 
 
 def project_centroids(
@@ -123,11 +159,21 @@ def _load_text_bert(init: str) -> tuple[BertForPreTraining, Path | None]:
 
 
 def build_model(
-    init: str, centroids_path: str | Path, *, seed: int = 0, whiten: bool = True, **sizes
+    init: str,
+    centroids_path: str | Path,
+    *,
+    seed: int = 0,
+    visual_init: str = "whiten",
+    alignment_init: str = "swap",
+    **sizes,
 ) -> VideoBertForPreTraining:
     """VideoBERT from `init` (see module docstring) and the centroids; `sizes` are BertConfig
     fields (hidden_size, num_hidden_layers, ... dropout) used for `random` and overriding
     nothing else but dropout for pretrained inits."""
+    if visual_init not in VISUAL_INITS or alignment_init not in ALIGNMENT_INITS:
+        raise ValueError(
+            f"visual_init must be one of {VISUAL_INITS}, alignment_init one of {ALIGNMENT_INITS}"
+        )
     centroids, k, depth = read_centroids(centroids_path)
     torch.manual_seed(seed)
     vocab_file = minilm_dir() / "vocab.txt"  # bert-base/large-uncased WordPiece
@@ -147,15 +193,16 @@ def build_model(
         visual_k=k,
         visual_depth=depth,
         centroid_dim=centroids.shape[1],
+        text_init=init,
         **special_token_ids(vocab_file),
     )
     model = VideoBertForPreTraining(config)
     if text is not None:
-        _copy_text_weights(model, text)
+        _copy_text_weights(model, text, alignment_init)
     else:  # frozen + tied: N(0, 1/hidden) gives unit-variance logits that can still sharpen
         std = config.hidden_size**-0.5
         torch.nn.init.normal_(model.bert.embeddings.word_embeddings.weight, 0.0, std)
-    _init_joint_embeddings(model, centroids, seed, whiten)
+    _init_joint_embeddings(model, centroids, seed, visual_init)
     model.freeze_word_embeddings()
     return model
 
@@ -177,11 +224,27 @@ def _shape(config: BertConfig) -> dict:
 
 
 @torch.no_grad()
-def _copy_text_weights(model: VideoBertForPreTraining, text: BertForPreTraining) -> None:
+def _copy_text_weights(
+    model: VideoBertForPreTraining, text: BertForPreTraining, alignment_init: str
+) -> None:
     source, target = text.state_dict(), model.state_dict()
     for name, value in source.items():
         if name.startswith(COPIED_PREFIXES) or name in COPIED_EMBEDDINGS:
             target[name].copy_(value)
+    head = model.cls.seq_relationship
+    if alignment_init == "swap":  # BERT: 0 = is next; ours: 1 = aligned
+        head.weight.copy_(source["cls.seq_relationship.weight"].flip(0))
+        head.bias.copy_(source["cls.seq_relationship.bias"].flip(0))
+    elif alignment_init == "fresh":
+        model._init_weights(head)
+    log.info(
+        "init: alignment head %s",
+        {
+            "swap": "= BERT's next-sentence head, rows swapped (its 'is next' = our 'aligned')",
+            "fresh": "freshly initialised",
+            "copy": "= BERT's next-sentence head as is (labels inverted: a departure)",
+        }[alignment_init],
+    )
     n_text = text.config.vocab_size
     model.bert.embeddings.word_embeddings.weight[:n_text] = source[
         "bert.embeddings.word_embeddings.weight"
@@ -191,14 +254,24 @@ def _copy_text_weights(model: VideoBertForPreTraining, text: BertForPreTraining)
 
 @torch.no_grad()
 def _init_joint_embeddings(
-    model: VideoBertForPreTraining, centroids: np.ndarray, seed: int, whiten: bool
+    model: VideoBertForPreTraining, centroids: np.ndarray, seed: int, visual_init: str
 ):
-    """`[>]` = `[SEP]`; visual rows from the projected centroids; visual biases 0."""
+    """`[>]` = `[SEP]`; visual rows from the centroids (`visual_init`); new ids' biases 0."""
     config = model.config
     weight = model.bert.embeddings.word_embeddings.weight  # (V, H)
     text = weight[: config.text_vocab_size]
     weight[config.video_sep_id] = weight[config.sep_token_id]
     target_norm = float(text.norm(dim=1).mean())
-    visual = project_centroids(centroids, config.hidden_size, target_norm, seed, whiten)
+    if visual_init == "raw":
+        visual = raw_centroids(centroids, config.hidden_size, seed)
+        log.info("init: visual embeddings = the raw centroids (mean norm %.3g; text %.3g)",
+                 float(np.linalg.norm(visual, axis=1).mean()), target_norm)  # fmt: skip
+    else:
+        visual = project_centroids(centroids, config.hidden_size, target_norm, seed, whiten=True)
+        log.info(
+            "init: visual embeddings = centred, projected, whitened centroids scaled to the "
+            "text embeddings' mean norm %.3g (departure: --visual_init whiten)",
+            target_norm,
+        )
     weight[config.first_visual_id :] = torch.from_numpy(visual)
-    model.cls.predictions.bias[config.text_vocab_size :] = 0.0
+    model.cls.predictions.bias[config.video_sep_id :] = 0.0

@@ -29,71 +29,11 @@ from tqdm import tqdm
 from model.data import REGIMES, PretrainingData, load_segments, log_unigram_prior
 from model.init import build_model
 from model.modeling import IGNORE, VideoBertForPreTraining
+from model.presets import PRESETS, Preset, check_choices, departures
+
+__all__ = ["PRESETS", "Preset", "main", "train"]
 
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class Preset:
-    init: str = "random"
-    """random | minilm-local | a Hub name (bert-large-uncased) | a directory."""
-    hidden_size: int = 256
-    """Used by init=random (pretrained inits bring their own sizes)."""
-    num_hidden_layers: int = 2
-    num_attention_heads: int = 4
-    intermediate_size: int = 1024
-    dropout: float = 0.1
-    whiten_centroids: bool = True
-    prior_bias: bool = True
-    """Start the MLM decoder bias at the corpus' log unigram frequencies (model.data)."""
-    """Whiten the projected centroids before they become the visual embeddings (model.init)."""
-    batch_size: int = 64
-    """Examples per optimizer step, over all ranks and accumulation steps."""
-    grad_accum: int = 1
-    steps: int = 400
-    lr: float = 1e-3
-    warmup_steps: int = 40
-    weight_decay: float = 0.0
-    clip: float = 1.0
-    max_len: int = 64
-    max_concat: int = 1
-    max_subsample: int = 2
-    mask_prob: float = 0.15
-    text_video_mask_prob: float = 0.8
-    """Masking rate of the words in text+video examples (their visual tokens: mask_prob). Higher
-    makes the model read the video for the words instead of recalling the sentence."""
-    regime_weights: str = "0,0.5,2"
-    """Relative frequency of text, video, text_video examples (small: over seeds 0-4 on the
-    sample corpus, 0,0.5,2 met the learnability goal on every seed, 0,1,2 missed it on one)."""
-    seed: int = 0
-    checkpoint_every: int = 200
-    log_every: int = 10
-
-
-PRESETS = {
-    # The default: ~2-3 minutes on 2 CPU cores on the sample corpus. Its data settings differ
-    # from the paper's on purpose: with ~100 training sentences, text-only MLM and lightly masked
-    # sentences let the model recall a masked verb from the rest of its (memorised) sentence
-    # instead of reading it from the video; no text-only regime, 80% of the words of text+video
-    # examples masked, single segments and subsampling <= 2 make it read the video.
-    "small": Preset(),
-    # The paper (Sun et al. 2019, §4.2): BERT-large uncased, batch 128, 0.5M steps, Adam lr 1e-5
-    # with linear decay. Warmup (10k) and max_len are BERT's, not stated in the paper.
-    "paper": Preset(
-        init="bert-large-uncased",
-        batch_size=128,
-        steps=500_000,
-        lr=1e-5,
-        warmup_steps=10_000,
-        max_len=128,
-        max_concat=3,
-        max_subsample=5,
-        text_video_mask_prob=0.15,
-        regime_weights="1,1,1",
-        checkpoint_every=10_000,
-        log_every=100,
-    ),
-}
 
 
 def lr_factor(step: int, warmup: int, total: int) -> float:
@@ -217,9 +157,32 @@ def _model_and_state(checkpoint: Path | None, centroids, preset: Preset):
             "intermediate_size": preset.intermediate_size,
         }
     model = build_model(
-        preset.init, centroids, seed=preset.seed, whiten=preset.whiten_centroids, **sizes
+        preset.init,
+        centroids,
+        seed=preset.seed,
+        visual_init=preset.visual_init,
+        alignment_init=preset.alignment_init,
+        **sizes,
     )
     return model, None
+
+
+@torch.no_grad()
+def init_prior_bias(model: VideoBertForPreTraining, videos, mode: str) -> None:
+    """The MLM decoder bias at start (`--prior_bias`, see Preset.prior_bias)."""
+    if mode == "none":
+        return
+    config, bias = model.config, model.cls.predictions.bias
+    prior = log_unigram_prior(videos, config)
+    if mode == "all":
+        bias.copy_(prior)
+        log.info("init: MLM bias = the corpus' log unigram frequencies for every id")
+        return
+    text_mean = bias[: config.text_vocab_size].mean()
+    visual = prior[config.first_visual_id :]
+    bias[config.first_visual_id :] = visual - visual.mean() + text_mean
+    bias[config.video_sep_id] = text_mean
+    log.info("init: MLM bias: the text checkpoint's for WordPieces; visual ids from the corpus")
 
 
 def train(
@@ -236,7 +199,13 @@ def train(
 ) -> dict:
     """Pretrain; returns the summary (also printed and the last line of log.jsonl)."""
     out = Path(out)
+    check_choices(preset)
     d = setup_distributed(device)
+    if d.rank == 0:
+        taken = departures(preset)
+        log.info("departures from the paper's recipe: %s", "none" if not taken else "")
+        for line in taken:
+            log.info("  - %s", line)
     on_cuda = d.device.type == "cuda"
     amp = on_cuda if amp is None else amp
     compile_model = on_cuda if compile_model is None else compile_model
@@ -248,9 +217,8 @@ def train(
     model, state = _model_and_state(checkpoint, centroids, preset)
     start = state["step"] if state else 0
     videos = load_segments(corpus, splits)
-    if state is None and preset.prior_bias:
-        with torch.no_grad():
-            model.cls.predictions.bias.copy_(log_unigram_prior(videos, model.config))
+    if state is None:
+        init_prior_bias(model, videos, preset.prior_bias)
     model.to(d.device)
     config = model.config
     data = PretrainingData(

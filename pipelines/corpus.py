@@ -57,6 +57,10 @@ def configs(o: CorpusOptions):
         niter=o.kmeans_niter,
         seed=o.seed,
         sample_size=o.kmeans_sample,
+        sample_per_leaf=o.kmeans_sample_per_leaf,
+        top_levels=o.kmeans_top_levels,
+        too_few=o.kmeans_too_few,
+        device=o.device,
     )
     return frames_cfg, features_cfg, kmeans_cfg
 
@@ -238,14 +242,15 @@ def build(p: beam.Pipeline, o: CorpusOptions) -> None:
 
     centroids = FileSystems.join(out, "kmeans", "centroids.parquet")
     if "kmeans" in stages:
+        features_fp = stage_fingerprints(frames_cfg, features_cfg)["features"]
         tree = features_status | "KMeans" >> km.FitOrLoadKMeans(
-            out, kmeans_cfg, stage_fingerprints(frames_cfg, features_cfg)["features"], o.force
+            out, kmeans_cfg, features_fp, o.force, videos=videos
         )
     elif "tokens" in stages:
         tree = p | "Centroids" >> beam.Create([centroids]) | "LoadTree" >> beam.Map(km.load_tree)
 
     if "tokens" in stages:
-        tok = features_status | "Tokens" >> AssignVisualTokens(out, tree, o.force)
+        tok = features_status | "Tokens" >> AssignVisualTokens(out, tree, o.force, o.device)
         tokens, tokens_status = (
             tok.tokens,
             tok.status | "TokensStatus" >> WriteStatus(StageStore(out, "tokens")),

@@ -233,7 +233,7 @@ def _stage_lines(s: dict, tree: dict | None) -> list[str]:
         head += (
             f"tree k={tree['k']} depth={tree['depth']}: {tree['leaves']} of {tree['vocab']} leaves"
         )
-    lines = [head.rstrip()]
+    lines = [head.rstrip(), *(_occupancy_lines(tree) if name == "kmeans" and tree else [])]
     for t in s["tables"]:
         rows = t["rows"] if t.get("rows_exact", True) else f"~{t['rows']}"
         files = f"{t['files']} files, " if "files" in t else ""
@@ -246,6 +246,21 @@ def _stage_lines(s: dict, tree: dict | None) -> list[str]:
         lines.append(f"    {f['status']:<20} {f['count']:>6}  e.g. {', '.join(f['examples'])}"
                      + (f"  \"{msg}\"" if msg else ""))  # fmt: skip
     lines += [f"    ! {p}" for p in s["problems"]]
+    return lines
+
+
+def _occupancy_lines(tree: dict) -> list[str]:
+    """Leaf occupancy and points per centroid per level of the fitted tree."""
+    o = tree.get("occupancy")
+    if not o:
+        return []
+    lo, med, hi = o["leaf_points"] or (0, 0, 0)
+    lines = [f"    fitted on {o['n_train']} clips; {o['empty_leaves']} empty leaves; training "
+             f"points per leaf min {lo} median {med:g} max {hi}"]  # fmt: skip
+    per = ", ".join(f"L{lv['level']} min {lv['min_points_per_centroid']:g} median "
+                    f"{lv['median_points_per_centroid']:g}" for lv in o["levels"])  # fmt: skip
+    if per:
+        lines += _wrapped(f"points per centroid (faiss's floor: 39): {per}", "    ")
     return lines
 
 

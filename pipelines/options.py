@@ -190,7 +190,14 @@ class CorpusOptions(PipelineOptions):
         # k-means.
         a("--kmeans_k", type=int, default=None, help="clusters per level (paper: 12)")
         a("--kmeans_depth", type=int, default=None, help="tree depth (paper: 4)")
-        a("--kmeans_sample", type=int, default=200_000, help="max clips to fit k-means on")
+        a("--kmeans_sample", type=int, default=None, help="clips to fit k-means on (default: "
+          "k**depth x --kmeans_sample_per_leaf, capped by the pretraining clips)")  # fmt: skip
+        a("--kmeans_sample_per_leaf", type=int, default=48, help="sample clips per leaf: 48 = "
+          "faiss's floor of 39 per centroid + slack (12**4: ~1M); faiss uses <= 256")  # fmt: skip
+        a("--kmeans_top_levels", type=int, default=1, help="levels fitted on one worker; "
+          "the subtree under each node of the last one is fitted on its own worker")  # fmt: skip
+        a("--kmeans_too_few", choices=("fit", "shrink", "refuse"), default="fit",
+          help="under 39 clips per leaf: fit anyway (logged), shrink depth, or stop")  # fmt: skip
         a("--kmeans_niter", type=int, default=20, help="k-means iterations per node")
         # Corpus.
         a(

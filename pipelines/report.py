@@ -19,6 +19,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from pipelines.atlas import build_atlas, video_ids, video_timeline
+from pipelines.caption_report import captioning
 from pipelines.stats import UNREADABLE, exists, join, token_path
 from schemas.ids import validate_video_id
 from stages.store.files import atomic_write, read_table
@@ -188,6 +189,8 @@ def write_report(summary: dict, counts: np.ndarray, args) -> str:
         _with_images(page["clips"])
         write_page(join(root, "videos", f"{vid}.html"), "video.html.j2", page=page)
         pages.append(vid)
+    captions = captioning(out)
+    _with_images(captions["examples"] if captions else [])
     write_page(
         join(root, "index.html"),
         "index.html.j2",
@@ -195,6 +198,7 @@ def write_report(summary: dict, counts: np.ndarray, args) -> str:
         plots=plots(summary, counts),
         atlas=atlas,
         pages=pages,
+        captioning=captions,
         seconds=round(time.perf_counter() - t0, 1),
     )
     log.info("report: %d atlas tokens, %d video pages in %.1f s", len(atlas.tokens), len(pages),

@@ -80,11 +80,39 @@ def tree_shape(out: str) -> dict | None:
     try:
         meta = read_metadata(path).schema.to_arrow_schema().metadata or {}
         k, depth = int(meta[b"k"]), int(meta[b"depth"])
-        with open_parquet(path) as f:  # the level column chunk only, not the centroids
-            levels = f.read(columns=["level"])["level"].to_numpy()
+        with open_parquet(path) as f:  # small integer columns only, not the centroids
+            names = [c for c in ("level", "count", "fitted") if c in f.schema_arrow.names]
+            table = f.read(columns=names)
     except (*UNREADABLE, KeyError, ValueError):
         return None
-    return {"k": k, "depth": depth, "vocab": k**depth, "leaves": int((levels == depth).sum())}
+    levels = table["level"].to_numpy()
+    shape = {"k": k, "depth": depth, "vocab": k**depth, "leaves": int((levels == depth).sum())}
+    return {**shape, "occupancy": tree_occupancy(table, k, depth)} if "count" in names else shape
+
+
+def tree_occupancy(table: pa.Table, k: int, depth: int) -> dict:
+    """Leaf occupancy (training points per leaf) and, per level, the points per centroid of the
+    branches that fitted it (`fitted` / k; trees written before that column: the parent's count)."""
+    level, count = table["level"].to_numpy(), table["count"].to_numpy()
+    fitted = table["fitted"].fill_null(0).to_numpy() if "fitted" in table.column_names else None
+    leaves = np.sort(count[level == depth])
+    per_level = []
+    for lv in range(1, depth + 1):
+        at = level == lv
+        if fitted is not None and at.any():
+            per = fitted[at] / k
+            row = {"level": lv, "nodes": int(at.sum())}
+            row["min_points_per_centroid"] = round(float(per.min()), 1)
+            row["median_points_per_centroid"] = round(float(np.median(per)), 1)
+            per_level.append(row)
+    return {
+        "n_train": int(count[level == 1].sum()),
+        "empty_leaves": k**depth - len(leaves),
+        "leaf_points": [int(leaves[0]), float(np.median(leaves)), int(leaves[-1])]
+        if len(leaves)
+        else [],
+        "levels": per_level,
+    }
 
 
 def token_path(token: int, k: int, depth: int) -> str:

@@ -105,6 +105,9 @@ CENTROIDS = pa.schema(
         pa.field("node", pa.int32(), nullable=False),  # base-k path id within its level
         pa.field("parent", pa.int32(), nullable=False),  # node id at level-1 (0 at level 1)
         pa.field("count", pa.int64(), nullable=False),  # training points assigned here
+        # Points of the branch whose k-means fitted this centroid (the parent's, after faiss's
+        # k x 256 subsampling). Added in issue 14: older files lack it and still read.
+        pa.field("fitted", pa.int64()),
         pa.field("centroid", pa.list_(pa.float32()), nullable=False),
     ]
 )

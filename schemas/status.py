@@ -51,6 +51,7 @@ class Status(StrEnum):
     NOT_A_FILE = "not_a_file"  # a FIFO, socket or device named like a video: never opened
     BROKEN_LINK = "broken_link"  # a dangling symlink or a symlink loop
     UPSTREAM_FAILED = "upstream_failed"  # an earlier stage produced nothing for this video
+    BAD_FEATURES = "bad_features"  # NaN/Inf in its clip features: no tokens, never fitted on
 
 
 class StatusError(Exception):

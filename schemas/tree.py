@@ -31,14 +31,51 @@ class CentroidTree:
     seed: int = 0
     niter: int = 0
     n_train: int = 0
+    fitted: tuple[np.ndarray, ...] | None = None
+    """Level l at index l-1: (k**l,) int64 points of the branch whose k-means fitted the node
+    (its parent's points after faiss's subsampling; shared by siblings), 0 for missing nodes.
+    None: the parent's count (no subsampling known; what trees written before it was recorded
+    read back as)."""
 
     def __post_init__(self):
+        if self.fitted is None:
+            object.__setattr__(self, "fitted", self._parent_counts())
         for level in range(1, self.depth):
             parent_exists = self.counts[level - 1] > 0
             has_child = np.zeros_like(parent_exists)
             has_child[np.flatnonzero(self.counts[level]) // self.k] = True
             if not np.array_equal(parent_exists, has_child):
                 raise ValueError(f"level {level}: existing nodes and nodes with children differ")
+
+    def _parent_counts(self) -> tuple[np.ndarray, ...]:
+        parents = [np.full(self.k, int(self.counts[0].sum()), np.int64)]
+        parents += [np.repeat(c, self.k) for c in self.counts[:-1]]
+        return tuple(np.where(c > 0, p, 0) for p, c in zip(parents, self.counts, strict=True))
+
+    def occupancy(self) -> dict:
+        """Leaf occupancy and points per node of the fit: what inspect and the report show."""
+        leaves = self.counts[-1][: self.k**self.depth]
+        present = leaves[leaves > 0]
+        per_level = []
+        for level, (count, fit) in enumerate(zip(self.counts, self.fitted, strict=True), 1):
+            exists = count > 0
+            per_centroid = fit[exists] / self.k
+            per_level.append({
+                "level": level,
+                "nodes": int(exists.sum()),
+                "of": self.k**level,
+                "min_points_per_centroid": round(float(per_centroid.min()), 1),
+                "median_points_per_centroid": round(float(np.median(per_centroid)), 1),
+            })  # fmt: skip
+        return {
+            "n_train": self.n_train,
+            "leaves": self.k**self.depth,
+            "empty_leaves": int((leaves == 0).sum()),
+            "leaf_points_min": int(present.min()) if len(present) else 0,
+            "leaf_points_median": float(np.median(present)) if len(present) else 0.0,
+            "leaf_points_max": int(present.max()) if len(present) else 0,
+            "levels": per_level,
+        }
 
     @property
     def depth(self) -> int:
@@ -110,6 +147,7 @@ class CentroidTree:
             parent = node // self.k if level > 1 else np.zeros_like(node)
             cols["parent"].append(parent.astype(np.int32))
             cols["count"].append(count[node])
+            cols["fitted"].append(self.fitted[level - 1][node])
             cols["centroid"].append(cent[node].ravel())
         arrays = {name: np.concatenate(parts) for name, parts in cols.items()}
         offsets = np.arange(len(arrays["node"]) + 1, dtype=np.int32) * self.dim
@@ -126,15 +164,19 @@ class CentroidTree:
             raise ValueError(f"centroid table lacks metadata {sorted(missing)}")
         k, depth, dim, seed, n_train, niter = (int(meta[name]) for name in _META)
         level, node, count = (np.asarray(table[c], np.int64) for c in ("level", "node", "count"))
+        has_fitted = "fitted" in table.column_names  # absent in trees written before issue 14
+        fit = np.asarray(table["fitted"], np.int64) if has_fitted else count
         rows = table["centroid"].combine_chunks().flatten().to_numpy().reshape(-1, dim)
-        centroids, counts = [], []
+        centroids, counts, fitted = [], [], []
         for lv in range(1, depth + 1):
             at = level == lv
             cent, cnt = np.zeros((k**lv, dim), np.float32), np.zeros(k**lv, np.int64)
-            cent[node[at]], cnt[node[at]] = rows[at], count[at]
+            fitted.append(np.zeros(k**lv, np.int64))
+            cent[node[at]], cnt[node[at]], fitted[-1][node[at]] = rows[at], count[at], fit[at]
             centroids.append(cent)
             counts.append(cnt)
-        tree = cls(k, tuple(centroids), tuple(counts), seed, niter, n_train)
+        fitted = tuple(fitted) if has_fitted else None
+        tree = cls(k, tuple(centroids), tuple(counts), seed, niter, n_train, fitted)
         if meta.get("fingerprint", tree.fingerprint()) != tree.fingerprint():
             raise ValueError("centroid table does not match its recorded fingerprint")
         return tree

@@ -16,6 +16,7 @@ import pytest
 from pipelines.inspect import main, render_text, summarize
 from pipelines.options import STAGES
 from schemas import STATUS
+from schemas.tree import read_tree
 
 PER_VIDEO = ("transcripts", "sentences", "frames", "features", "tokens")
 
@@ -42,7 +43,12 @@ def test_summary_matches_the_parquet_it_summarises(tiny_corpus):
     assert s["videos"]["videos"] == 4
     assert s["videos"]["hours"] == round(sum(v["duration_s"] for v in videos) / 3600, 3)
     assert sum(s["videos"]["duration_s"]["hist"]) == 4
+    occupancy = s["tree"].pop("occupancy")
     assert s["tree"] == {"k": 3, "depth": 2, "vocab": 9, "leaves": s["tree"]["leaves"]}
+    tree = read_tree(f"{out}/kmeans/centroids.parquet")
+    assert occupancy["n_train"] == tree.n_train and occupancy["empty_leaves"] == sum(
+        tree.counts[-1] == 0
+    )
 
     rows = pq.read_table(out / "corpus" / "segments.parquet").to_pylist()
     c = s["corpus"]
@@ -78,6 +84,13 @@ def test_text_output_lists_every_stage_and_decoded_examples(tiny_corpus, capsys)
     assert "download     0 videos; items 0" in text
     assert "frames       4 videos: ok 4" in text
     assert "kmeans       tree k=3 depth=2" in text
+    tree = read_tree(f"{tiny_corpus}/kmeans/centroids.parquet")
+    occupancy = tree.occupancy()
+    assert f"fitted on {tree.n_train} clips; {occupancy['empty_leaves']} empty leaves" in text
+    lo, hi = occupancy["leaf_points_min"], occupancy["leaf_points_max"]
+    assert f"training points per leaf min {lo} median" in text and f"max {hi}\n" in text
+    first = occupancy["levels"][0]["min_points_per_centroid"]
+    assert f"points per centroid (faiss's floor: 39): L1 min {first:g}" in text
     example = summarize(tiny_corpus, examples=2)["corpus"]["examples"][0]
     assert f'"{example["text"]}"' in text
     assert "visual tokens: " + " ".join(map(str, example["visual_tokens"])) in text

@@ -1,6 +1,7 @@
 """Evaluation on real Parquet (SEGMENTS, TOKENS, GROUND_TRUTH) with a small saved VideoBERT."""
 
 import json
+import shutil
 
 import numpy as np
 import pyarrow as pa
@@ -9,15 +10,10 @@ import pytest
 import torch
 
 from model.config import VideoBertConfig
-from model.evaluate import (
-    Predictor,
-    SlotScorer,
-    clips_in,
-    main,
-    sample_world_examples,
-    topk_accuracy,
-)
+from model.evaluate import clips_in, id_variants, main, sample_world_examples
 from model.modeling import VideoBertForPreTraining
+from model.predict import Predictor
+from model.zeroshot import Candidates, SlotScorer, top_lemmas, topk_accuracy
 from schemas import GROUND_TRUTH, SEGMENTS, TOKENS
 from schemas.text import load_tokenizer
 
@@ -86,23 +82,38 @@ def model_dir(tmp_path_factory):
     return path
 
 
-def test_make_eval_writes_metrics_and_a_table(out, model_dir, capsys):
+def test_make_eval_writes_metrics_and_the_table1_layout(out, model_dir, capsys):
     metrics = main(["--model", str(model_dir), "--out", str(out)])
     on_disk = json.loads((out / "eval" / "metrics.json").read_text())
     assert on_disk["zero_shot"] == json.loads(json.dumps(metrics["zero_shot"]))
+    assert metrics["bert_prior"] == "minilm-local"  # the model has no pretrained text init
     zs = metrics["zero_shot"]["sample_world"]
     assert zs["n_clips"] == 2  # the held-out video's two actions
     for what in ("verb", "noun"):
-        assert zs[what]["vocabulary"] == 2 and zs[what]["n"] == 2
-        for method in ("cross_modal", "language_prior"):
-            assert 0.0 <= zs[what][method]["top1"] <= zs[what][method]["top5"] == 1.0
-    # the prior is one prediction for every clip: right on exactly one of the two actions
-    assert zs["verb"]["language_prior"]["top1"] == 0.5
-    assert metrics["forecasting"]["n_targets"] > 0
+        r = zs[what]
+        assert r["vocabulary"] == 2 and r["n"] == 2
+        assert r["candidates"] > 15_000  # whole words of the 30,522 WordPieces, lemmatised
+        for metric in ("open_vocabulary", "label_restricted"):
+            for method in ("cross_modal", "language_prior", "bert_prior"):
+                assert 0.0 <= r[metric][method]["top1"] <= r[metric][method]["top5"] <= 1.0
+        # among 2 label words, top-5 always holds the label
+        assert r["label_restricted"]["cross_modal"]["top5"] == 1.0
+        # the trivial baselines: training actions are cut/whisk, tomato/lettuce, once each
+        assert r["most_frequent"]["top5"] == 1.0 and r["most_frequent"]["top1"] == 0.5
+    # a prior is one prediction for every clip: right on at most one of the two actions
+    assert zs["verb"]["label_restricted"]["language_prior"]["top1"] == 0.5
+    assert metrics["forecasting"]["next"]["n_targets"] > 0
+    assert {"model", "unigram", "repeat_last", "bigram"} <= set(metrics["forecasting"]["next"])
+    assert {"model", "unigram", "bigram"} <= set(metrics["forecasting"]["transition"])
     assert metrics["text_to_video"]["n_targets"] == 8
     assert len(metrics["text_to_video"]["examples"]) == 2
     table = capsys.readouterr().out
-    assert "sample_world verb" in table and "language_prior" in table and "cross_modal" in table
+    for row in ("BERT language prior (minilm-local)", "VideoBERT language prior",
+                "VideoBERT cross-modal", "most frequent label", "most frequent five labels",
+                "S3D (supervised)", "paper (YouCook II)", "label-restricted"):  # fmt: skip
+        assert row in table, row
+    assert " 43.3" in table  # the paper's cross-modal verb top-5 beside ours
+    assert "WARNING" not in table  # no evaluation video in the pretraining rows
 
 
 def test_youcook2_zero_shot_on_its_annotation_format(out, model_dir, tmp_path):
@@ -122,7 +133,7 @@ def test_youcook2_zero_shot_on_its_annotation_format(out, model_dir, tmp_path):
     ann = tmp_path / "yc2.json"
     ann.write_text(json.dumps({"database": database}))
     metrics = main(["--model", str(model_dir), "--out", str(out), "--youcook2", str(ann),
-                    "--metrics", str(tmp_path / "m.json")])  # fmt: skip
+                    "--metrics", str(tmp_path / "m.json"), "--bert_prior", "none"])  # fmt: skip
     yc = metrics["zero_shot"]["youcook2"]
     assert yc["n_clips"] == 2
     assert yc["verb"]["vocabulary"] == 3  # chop, cut, whisk
@@ -133,10 +144,11 @@ def test_youcook2_zero_shot_on_its_annotation_format(out, model_dir, tmp_path):
 def test_multi_piece_words_score_the_mean_log_prob_of_their_pieces(model_dir):
     model = VideoBertForPreTraining.from_pretrained(model_dir)
     tok = load_tokenizer(None)
-    scorer = SlotScorer(Predictor(model), tok, ["cut", "whisk"], ["lettuce"])
-    assert scorer.verb_pieces[1] == tok("whisk", add_special_tokens=False)["input_ids"]
-    assert len(scorer.verb_pieces[1]) == 3
-    verbs, _ = scorer.scores([[1, 2]])
+    verbs = Candidates.of(tok, ["cut", "whisk"], "VERB")
+    scorer = SlotScorer(Predictor(model), tok, verbs, Candidates.of(tok, ["lettuce"], "NOUN"))
+    assert verbs.pieces[1] == tok("whisk", add_special_tokens=False)["input_ids"]
+    assert len(verbs.pieces[1]) == 3
+    scores = scorer.scores("verb", [[1, 2]])
     # by hand: [CLS] now let me show you how to [M][M][M] the [M] [>] v1 v2 [SEP]
     text = tok("now let me show you how to", add_special_tokens=False)["input_ids"]
     cfg = model.config
@@ -145,11 +157,28 @@ def test_multi_piece_words_score_the_mean_log_prob_of_their_pieces(model_dir):
            cfg.video_sep_id, cfg.visual_id(1), cfg.visual_id(2), cfg.sep_token_id]  # fmt: skip
     types = [0] * (len(ids) - 3) + [1, 1, 1]
     with torch.no_grad():
-        lp = model(torch.tensor([ids]), token_type_ids=torch.tensor([types])).logits[0]
-    lp = lp.log_softmax(-1)
+        logits = model(torch.tensor([ids]), token_type_ids=torch.tensor([types])).logits[0]
+    lp = logits[:, : cfg.text_vocab_size].log_softmax(-1)  # renormalised over the words
     start = 1 + len(text)
-    expected = np.mean([lp[start + i, p].item() for i, p in enumerate(scorer.verb_pieces[1])])
-    assert verbs[0, 1] == pytest.approx(expected, abs=1e-5)
+    expected = np.mean([lp[start + i, p].item() for i, p in enumerate(verbs.pieces[1])])
+    assert scores[0, 1] == pytest.approx(expected, abs=1e-5)
+
+
+def test_open_vocabulary_is_the_whole_words_of_the_wordpiece_vocabulary_plus_the_labels():
+    tok = load_tokenizer(None)
+    cands = Candidates.open_vocabulary(tok, ["whisk", "cut"], "VERB")
+    words = set(cands.words)
+    assert {"cut", "stir", "make", "whisk"} <= words  # whisk: 3 pieces, there as a label
+    assert not any(w.startswith(("##", "[")) for w in words)  # no pieces, [unused], specials
+    assert all(max(p) < 30522 for p in cands.pieces)  # never [>] or a visual id
+    assert cands.lemmas[cands.words.index("cuts")] == "cut"
+    assert Candidates.of(tok, ["tomatoes"], "NOUN").lemmas == ["tomato"]
+
+
+def test_inflections_fold_into_one_lemma_scored_as_its_best_form():
+    lemmas = ["cut", "cut", "stir", "pour"]  # e.g. "cut", "cuts", "stir", "pour"
+    scores = np.array([[0.9, 0.8, 0.1, 0.5]])
+    assert top_lemmas(scores, lemmas, 2) == [["cut", "pour"]]  # not cut, cut
 
 
 def test_topk_accuracy_counts_a_hit_on_any_label():
@@ -170,9 +199,11 @@ def test_clips_are_those_whose_midpoint_lies_in_the_span_else_any_overlapping():
 
 
 def test_sample_world_examples_take_held_out_actions_only(out):
-    examples, verbs, nouns = sample_world_examples(str(out))
+    examples, vocab, train, heldout = sample_world_examples(str(out))
+    assert heldout == {"sample-0002"}
     assert {e["video_id"] for e in examples} == {"sample-0002"}
-    assert verbs == ["cut", "whisk"] and nouns == ["lettuce", "tomato"]
+    assert vocab == {"verb": ["cut", "whisk"], "noun": ["lettuce", "tomato"]}
+    assert train["verb"] == [["cut"], ["whisk"]] * 2  # the two training videos' actions
     tokens = pq.read_table(out / "tokens" / "data" / "sample-0002.parquet").to_pylist()[0]
     assert examples[0]["visual"] == tokens["tokens"][:4]  # clips with midpoints in 0.2..5.8
 
@@ -182,3 +213,37 @@ def test_a_missing_model_or_corpus_is_a_clear_error(out, model_dir, tmp_path):
         main(["--model", str(tmp_path / "nope"), "--out", str(out)])
     with pytest.raises(SystemExit, match="make corpus"):
         main(["--model", str(model_dir), "--out", str(tmp_path)])
+
+
+def test_eval_warns_when_an_evaluation_video_is_in_the_pretraining_corpus(
+    out, model_dir, tmp_path, caplog
+):
+    """A held-out sample video among the train rows, and a YouCook II validation video that a
+    local directory brought in as `v_<id>` with a hash suffix: both named in a warning."""
+    leaky = tmp_path / "leaky"
+    shutil.copytree(out, leaky)
+    rows = pq.read_table(leaky / "corpus" / "segments.parquet").to_pylist()
+    extra = [{**rows[-1], "split": "train"},
+             {**rows[0], "video_id": "v_abcdEFGhij0_1a2b3c4d", "split": None}]  # fmt: skip
+    pq.write_table(
+        pa.Table.from_pylist(rows + extra, SEGMENTS), leaky / "corpus" / "segments.parquet"
+    )
+    spans = [{"segment": [0, 6], "id": 0, "sentence": "cut the tomato"}]
+    database = {"abcdEFGhij0": {"subset": "validation", "annotations": spans},
+                "trainOnly00": {"subset": "training", "annotations": spans}}  # fmt: skip
+    ann = tmp_path / "yc2.json"
+    ann.write_text(json.dumps({"database": database}))
+    with caplog.at_level("WARNING"):
+        metrics = main(["--model", str(model_dir), "--out", str(leaky), "--youcook2", str(ann),
+                        "--bert_prior", "none"])  # fmt: skip
+    assert metrics["leaks"]["sample_world"] == ["sample-0002"]
+    assert metrics["leaks"]["youcook2"] == ["abcdEFGhij0"]
+    assert "1 of the 1 sample_world evaluation videos are in the pretraining corpus" in caplog.text
+    assert "abcdEFGhij0" in caplog.text
+
+
+def test_a_corpus_id_stands_for_the_id_of_its_file_name():
+    assert id_variants("abcdEFGhij0") == {"abcdEFGhij0"}
+    assert "abcdEFGhij0" in id_variants("v_abcdEFGhij0")
+    assert "abcdEFGhij0" in id_variants("v_abcdEFGhij0_0123abcd")
+    assert "abc_defgh" in id_variants("abc_defgh")  # a short id keeps its underscore

@@ -9,7 +9,7 @@ import torch
 from transformers import AutoModelForPreTraining, BertConfig, BertForPreTraining
 
 from model.data import PretrainingData, load_segments
-from model.init import build_model, minilm_dir, project_centroids, read_centroids
+from model.init import build_model, minilm_dir, project_centroids, raw_centroids, read_centroids
 from model.modeling import VideoBertForPreTraining
 from tests.model.tiny import DIM, SIZES, K, write_centroids, write_segments
 
@@ -94,9 +94,14 @@ def test_init_from_a_local_bert_dir_copies_its_weights_and_the_centroids(corpus,
         "bert.encoder.layer.1.output.dense.weight",
         "bert.embeddings.position_embeddings.weight",
         "cls.predictions.transform.dense.weight",
-        "cls.seq_relationship.weight",
     ):
         assert torch.equal(ours[name], theirs[name]), name
+    # BERT's next-sentence class 0 ("is next") becomes our alignment class 1 ("aligned")
+    for name in ("cls.seq_relationship.weight", "cls.seq_relationship.bias"):
+        assert torch.equal(ours[name], theirs[name].flip(0)), name
+    assert torch.equal(ours["cls.predictions.bias"][:30522], theirs["cls.predictions.bias"])
+    assert not ours["cls.predictions.bias"][30522:].any()  # only the new ids start at 0
+    assert model.config.text_init == str(tmp_path / "bert")
     words = model.bert.embeddings.word_embeddings.weight
     text = theirs["bert.embeddings.word_embeddings.weight"]
     assert torch.equal(words[:30522], text)
@@ -106,6 +111,37 @@ def test_init_from_a_local_bert_dir_copies_its_weights_and_the_centroids(corpus,
     assert torch.equal(words[30523:], torch.from_numpy(expected))
     assert (model.config.pad_token_id, model.config.cls_token_id) == (0, 101)
     assert (model.config.sep_token_id, model.config.mask_token_id) == (102, 103)
+
+
+def test_paper_init_copies_raw_centroids_when_sizes_match(corpus, tmp_path):
+    """DIM-wide BERT: the visual embeddings are the centroids themselves, untouched."""
+    bert = BertForPreTraining(BertConfig(**{**SIZES, "hidden_size": DIM, "num_attention_heads": 2}))
+    bert.save_pretrained(tmp_path / "bert")
+    model = build_model(str(tmp_path / "bert"), corpus[1], visual_init="raw", alignment_init="copy")
+    centroids, _, _ = read_centroids(corpus[1])
+    words = model.bert.embeddings.word_embeddings.weight
+    assert torch.equal(words[30523:], torch.from_numpy(centroids))
+    head = bert.state_dict()["cls.seq_relationship.weight"]
+    assert torch.equal(model.cls.seq_relationship.weight, head)  # copy: as is
+    fresh = build_model(str(tmp_path / "bert"), corpus[1], alignment_init="fresh")
+    assert not torch.equal(fresh.cls.seq_relationship.weight, head)
+    assert not torch.equal(fresh.cls.seq_relationship.weight, head.flip(0))
+
+
+def test_raw_centroids_of_another_size_are_projected_and_logged(caplog):
+    points = np.random.default_rng(5).standard_normal((40, 16)).astype(np.float32) + 2.0
+    with caplog.at_level("INFO"):
+        out = raw_centroids(points, 8)
+    assert out.shape == (40, 8) and "projected" in caplog.text
+    x = points.astype(np.float64)
+    _, _, vt = np.linalg.svd(x - x.mean(0), full_matrices=False)
+    np.testing.assert_allclose(out, x @ vt[:8].T, rtol=1e-5)  # not centred, not rescaled
+    np.testing.assert_array_equal(raw_centroids(points, 16), points)
+
+
+def test_unknown_init_options_are_refused(corpus):
+    with pytest.raises(ValueError, match="visual_init"):
+        build_model("random", corpus[1], visual_init="pca", **SIZES)
 
 
 def test_minilm_local_init_is_the_shipped_pretrained_bert(corpus):

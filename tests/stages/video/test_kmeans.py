@@ -1,34 +1,17 @@
 import logging
 import pickle
 
-import apache_beam as beam
-import faiss
 import numpy as np
 import pyarrow.parquet as pq
 import pytest
-from apache_beam.testing.test_pipeline import TestPipeline
-from apache_beam.testing.util import assert_that, equal_to
 
 from schemas import CENTROIDS
-from stages.video.kmeans import (
-    CentroidTree,
-    FitHierarchicalKMeans,
-    KMeansConfig,
-    SampleClipsFn,
-    fit_tree,
-    sample_priority,
-)
+from stages.video.kmeans import CentroidTree, KMeansConfig, fit_tree, sample_priority
 
 SMALL = KMeansConfig(k=4, depth=3, niter=10)
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_faiss_thread():
-    """Tiny fits gain nothing from threads, and OpenMP stalls badly on a busy 2-core box."""
-    threads = faiss.omp_get_max_threads()
-    faiss.omp_set_num_threads(1)
-    yield
-    faiss.omp_set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_faiss_thread")
 
 
 def _blobs(n_top=3, n_sub=3, per_sub=60, dim=16, seed=0):
@@ -43,29 +26,6 @@ def _blobs(n_top=3, n_sub=3, per_sub=60, dim=16, seed=0):
 
 def _random(n=2000, dim=32, seed=0):
     return np.random.default_rng(seed).normal(size=(n, dim)).astype(np.float32)
-
-
-def _videos(n_videos=20, dim=8, seed=0):
-    """Per-video elements whose feature rows encode (video number, clip index)."""
-    rng = np.random.default_rng(seed)
-    elements = []
-    for v in range(n_videos):
-        clips = np.arange(rng.integers(0, 16), dtype=np.int32)
-        feature = rng.normal(size=(len(clips), dim)).astype(np.float32)
-        feature[:, 0], feature[:, 1] = v, clips
-        elements.append((f"video-{v}", {"clip_index": clips, "feature": feature}))
-    return elements
-
-
-def _combine(fn, bundles):
-    """Run a CombineFn by hand: one accumulator per bundle, compacted, merged, extracted."""
-    accumulators = []
-    for bundle in bundles:
-        acc = fn.create_accumulator()
-        for element in bundle:
-            acc = fn.add_input(acc, element)
-        accumulators.append(pickle.loads(pickle.dumps(fn.compact(acc))))
-    return fn.extract_output(fn.merge_accumulators(accumulators))
 
 
 def test_leaf_ids_in_range_and_counts_match_assignment():
@@ -196,38 +156,25 @@ def test_sample_priority_is_stable_and_vectorised():
     assert np.unique(many).size == 10_000
 
 
-@pytest.mark.parametrize("size", [10, 50])
-def test_sample_keeps_the_smallest_priorities_whatever_the_bundling(size):
-    elements = _videos()
-    fn = SampleClipsFn(size, seed=0)
-    prio = np.concatenate([sample_priority(v, c["clip_index"]) for v, c in elements])
-    rows = np.concatenate([c["feature"] for _, c in elements])
-    expected = rows[np.argsort(prio)[:size]]
-    order = np.random.default_rng(1).permutation(len(elements))
-    shuffled = [elements[i] for i in order]
-    for bundles in ([elements], [elements[::-1]], [shuffled[i::4] for i in range(4)]):
-        np.testing.assert_array_equal(_combine(fn, bundles), expected)
-    assert len(prio) > 2 * size + 16  # compaction and the cutoff were exercised
-    acc, peak = fn.create_accumulator(), 0
-    for element in elements:
-        acc = fn.add_input(acc, element)
-        peak = max(peak, acc.rows)
-    assert peak <= 2 * size and fn.compact(acc).rows == size  # memory stays bounded
-
-
-def test_fit_transform_in_pipeline_matches_direct_fit():
-    elements = _videos(n_videos=40, dim=16)
-    cfg = KMeansConfig(k=3, depth=2, sample_size=200)
-    expected = fit_tree(_combine(SampleClipsFn(200), [elements]), cfg).fingerprint()
-    with TestPipeline(runner="FnApiRunner") as p:
-        trees = p | beam.Create(elements) | FitHierarchicalKMeans(cfg)
-        summary = trees | beam.Map(lambda t: (t.n_train, t.k, t.depth, t.fingerprint()))
-        assert_that(summary, equal_to([(200, 3, 2, expected)]))
-
-
 def test_empty_input_is_a_clear_error():
     with pytest.raises(ValueError, match="no features found"):
         fit_tree(np.empty((0, 16), np.float32), SMALL)
-    with pytest.raises(ValueError, match="no features found"):  # noqa: SIM117
-        with TestPipeline(runner="FnApiRunner") as p:
-            _ = p | beam.Create([]) | FitHierarchicalKMeans(SMALL)
+
+
+def test_tree_records_points_per_node_and_reads_trees_written_before_it(tmp_path):
+    x = _random(n=3000)
+    cfg = KMeansConfig(k=4, depth=3, niter=5, max_points_per_centroid=100)
+    tree = fit_tree(x, cfg)
+    assert tree.fitted[0][:4].tolist() == [400] * 4  # 3000 points, faiss keeps 4 x 100
+    parents = tree.counts[1].reshape(4, 4).sum(axis=1)  # level-2 branches, below the cap
+    np.testing.assert_array_equal(tree.fitted[1].reshape(4, 4)[:, 0], np.minimum(parents, 400))
+    occupancy = tree.occupancy()
+    assert occupancy["empty_leaves"] == 0 and occupancy["leaf_points_max"] >= 3000 // 64
+    assert occupancy["levels"][0]["min_points_per_centroid"] == 100.0
+    back = CentroidTree.from_table(tree.to_table())
+    for a, b in zip(back.fitted, tree.fitted, strict=True):
+        np.testing.assert_array_equal(a, b)
+    old = tree.to_table().drop_columns(["fitted"])  # a file from before the column existed
+    legacy = CentroidTree.from_table(old)
+    assert legacy.fingerprint() == tree.fingerprint()
+    assert legacy.fitted[0][:4].tolist() == [3000] * 4  # the parent's count: no cap known
