@@ -17,7 +17,8 @@ import apache_beam as beam
 from apache_beam.io.filesystems import FileSystems
 from apache_beam.options.pipeline_options import DirectOptions, PipelineOptions, StandardOptions
 
-from pipelines.options import CorpusOptions, resolve, torch_threads
+from pipelines import dataflow  # dataflow: --gpu_type/--verbose, checks, GPU hints
+from pipelines.options import CorpusOptions, resolve
 from schemas import USABLE
 from stages.acquire.discover import Discover
 from stages.acquire.download import Download, ReadDownloadedFn
@@ -49,7 +50,7 @@ def configs(o: CorpusOptions):
         device=o.device,
         batch_size=o.batch_size,
         seed=o.seed,
-        threads=torch_threads(o.workers),
+        processes=dataflow.model_callers(o),  # dataflow: torch threads sized on the worker
     )
     kmeans_cfg = km.KMeansConfig(
         k=o.kmeans_k,
@@ -192,7 +193,10 @@ def build(p: beam.Pipeline, o: CorpusOptions) -> None:
     if "sentences" in stages:
         sentences_status = (
             transcripts_status
-            | "Sentences" >> SplitSentences(out, sentences_cfg, videos, o.force)
+            | "Sentences"
+            >> SplitSentences(out, sentences_cfg, videos, o.force).with_resource_hints(
+                **dataflow.gpu_hints(o, "sentences")  # dataflow: GPU right-fitting
+            )
             | "SentencesStatus" >> WriteStatus(StageStore(out, "sentences"))
         )
     elif "corpus" in stages:
@@ -216,7 +220,7 @@ def build(p: beam.Pipeline, o: CorpusOptions) -> None:
         )
         ext = parts.todo | "Extract" >> ExtractS3DFeatures(
             out, frames_cfg, features_cfg if with_features else None
-        )
+        ).with_resource_hints(**dataflow.gpu_hints(o, stage))  # dataflow: GPU right-fitting
         frames_new = (
             ext.frames_status
             if with_features
@@ -292,8 +296,10 @@ def report(o: CorpusOptions, seconds: float, result=None) -> str:
 
 
 def run(argv=None, test_pipeline=None) -> CorpusOptions:
-    options = PipelineOptions(argv)
+    options = PipelineOptions(dataflow.normalize_argv(argv))  # dataflow: bare --dry_run
     o = resolve(options.view_as(CorpusOptions))
+    dataflow.check(options)  # dataflow: an option set that cannot work, one line, before work
+    launcher_io = dataflow.launcher_io(options)  # dataflow: a dry run reads/lists nothing
     standard = options.view_as(StandardOptions)
     if not standard.runner:
         # Beam's default local runner (Prism) downloads a binary at start-up: not offline.
@@ -305,17 +311,22 @@ def run(argv=None, test_pipeline=None) -> CorpusOptions:
     if o.plan_only:
         o.stages = "discover,filter"
     stages = o.stages.split(",")
-    if "sentences" in stages and o.sentence_splitter == "punctuation" and o.transcripts != "none":
+    punctuation = o.sentence_splitter == "punctuation" and o.transcripts != "none"
+    if "sentences" in stages and punctuation and launcher_io:  # dataflow: not on a dry run
         from stages.text.punctuation import check_available
 
         check_available(o.punctuation_model)  # seconds now, not an error after the features
-    for stage in stages:
+    for stage in stages if launcher_io else ():  # dataflow: not on a dry run
         StageStore(o.out, stage).sweep_temp_files()
+    log.info("%s", dataflow.describe(options))
     start = time.monotonic()
     p = test_pipeline or beam.Pipeline(options=options)
     build(p, o)
     result = p.run()
     result.wait_until_finish()
+    if not launcher_io:  # dataflow: a dry run built and validated the job; nothing ran
+        print(f"dry run: {dataflow.describe(options)}", file=sys.stderr)
+        return o
     print(report(o, time.monotonic() - start, result), file=sys.stderr)
     if o.plan_only:
         print(dry_run_plan(o.out), file=sys.stderr)
@@ -339,7 +350,7 @@ def main():
     )
     for noisy in ("apache_beam", "root"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
-    run()
+    sys.exit(dataflow.main(run))  # dataflow: one-line configuration errors, exit 0 when done
 
 
 if __name__ == "__main__":

@@ -45,6 +45,9 @@ class Status(StrEnum):
     SERVER_ERROR = "server_error"  # HTTP 5xx after every retry: the server's fault, try later
     INVALID_ID = "invalid_id"
     UPSTREAM_FAILED = "upstream_failed"  # an earlier stage produced nothing for this video
+    # A bug or an input no rule anticipated: the exception type and message are in the row,
+    # the traceback in OUT/failed/<stage>/<id>.json (stages.store.dead_letter).
+    INTERNAL_ERROR = "internal_error"
 
 
 class StatusError(Exception):

@@ -23,6 +23,7 @@ from apache_beam.metrics import Metrics
 
 from schemas import STATUS, VIDEOS, Status
 from schemas.ids import YOUTUBE_ID, validate_video_id, watch_url
+from schemas.layout import is_local
 from stages.acquire.info_cache import save_info
 from stages.store.files import write_table
 from stages.store.stage import StageStore
@@ -75,6 +76,16 @@ def local_records(source_dir: str) -> list[dict]:
         }
         for vid, path, r in zip(local_video_ids(rel), paths, rel, strict=True)
     ]
+
+
+def _listed_records(source_dir: str) -> list[dict]:
+    """`local_records` of a remote (gs://) directory, listed on a worker."""
+    records = local_records(source_dir)
+    if not records:
+        raise ValueError(
+            f"no video files ({', '.join(sorted(VIDEO_EXTENSIONS))}) under {source_dir}"
+        )
+    return records
 
 
 def _write_videos(records: list[dict], failures: list[dict], out: str) -> None:
@@ -225,12 +236,19 @@ class Discover(beam.PTransform):
         self._acquire_cfg, self._max, self._retry_failed = acquire_cfg, max_entries, retry_failed
 
     def _local(self, pbegin, dirs: list[str]):
-        records = [r for d in dirs for r in local_records(d)]
-        if not records:
-            raise ValueError(
-                f"no video files ({', '.join(sorted(VIDEO_EXTENSIONS))}) under {', '.join(dirs)}"
-            )
-        return pbegin | "Local" >> beam.Create(records)
+        remote = [d for d in dirs if not is_local(d)]  # gs://: listed by a worker, not here
+        dirs = [d for d in dirs if is_local(d)]
+        parts = []
+        if dirs:
+            records = [r for d in dirs for r in local_records(d)]
+            if not records:
+                raise ValueError(f"no video files ({', '.join(sorted(VIDEO_EXTENSIONS))}) "
+                                 f"under {', '.join(dirs)}")  # fmt: skip
+            parts.append(pbegin | "Local" >> beam.Create(records))
+        if remote:
+            parts.append(pbegin | "RemoteDirs" >> beam.Create(remote)
+                         | "ListRemote" >> beam.FlatMap(_listed_records))  # fmt: skip
+        return parts
 
     def _remote(self, pbegin, remote: list[tuple[int, str]]):
         expanded = (
@@ -271,7 +289,7 @@ class Discover(beam.PTransform):
             dirs = [s for s, k in zip(self._sources, kinds, strict=True) if k == "dir"]
             remote = [(i, s) for i, (s, k) in enumerate(zip(self._sources, kinds, strict=True))
                       if k != "dir"]  # fmt: skip
-            parts = [self._local(pbegin, dirs)] if dirs else []
+            parts = self._local(pbegin, dirs) if dirs else []
             failures = pbegin | "NoFailures" >> beam.Create([])
             if remote:
                 videos, failures = self._remote(pbegin, remote)

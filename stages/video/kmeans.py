@@ -39,6 +39,7 @@ import apache_beam as beam
 import faiss
 import numpy as np
 from apache_beam.io.filesystems import FileSystems
+from apache_beam.options.pipeline_options import TestOptions
 
 from schemas import USABLE
 from schemas.tree import CentroidTree, branches
@@ -295,8 +296,10 @@ class FitOrLoadKMeans(beam.PTransform):
         self._fp = fingerprint([features_fp, asdict(cfg)])
 
     def expand(self, features_status):
+        dry_run = features_status.pipeline._options.view_as(TestOptions).dry_run
         if (
             not self._force
+            and not dry_run  # a dry run lists nothing: it builds the graph of a first run
             and FileSystems.exists(self._path)
             and read_fingerprint(self._path) == self._fp
         ):

@@ -8,6 +8,7 @@ stale files are recomputed) and a tagged `status` row per video.
 
 import logging
 import time
+from typing import NamedTuple
 
 import apache_beam as beam
 import numpy as np
@@ -15,6 +16,7 @@ import pyarrow as pa
 from apache_beam.metrics import Metrics
 
 from schemas import TOKENS, USABLE, Status
+from stages.store.dead_letter import MAIN, Guarded
 from stages.store.stage import StageStore
 from stages.store.status import status_row
 
@@ -74,6 +76,11 @@ class AssignTokensFn(beam.DoFn):
         yield beam.pvalue.TaggedOutput("status", status)
 
 
+class TokensOutputs(NamedTuple):
+    tokens: beam.PCollection
+    status: beam.PCollection
+
+
 class AssignVisualTokens(beam.PTransform):
     """features status rows + the tree → TOKENS rows (main) and `status` rows."""
 
@@ -82,6 +89,11 @@ class AssignVisualTokens(beam.PTransform):
         self._out, self._tree, self._force = out, tree, force
 
     def expand(self, features_status):
-        return features_status | "Assign" >> beam.ParDo(
-            AssignTokensFn(self._out, self._force), tree=beam.pvalue.AsSingleton(self._tree)
-        ).with_outputs("status", main="tokens")
+        fn = AssignTokensFn(self._out, self._force)
+        outputs = features_status | "Assign" >> Guarded(
+            self._out,
+            fn,
+            {MAIN: None, "status": "tokens"},
+            tree=beam.pvalue.AsSingleton(self._tree),
+        )
+        return TokensOutputs(outputs[MAIN], outputs["status"])
