@@ -264,6 +264,8 @@ class ExtractFeaturesFn(beam.DoFn):
                 vid, features_table(vid, rows, vectors), self._fp["features"]
             )
             feat_status, feat_error = Status.OK, None
+            if status == Status.TRUNCATED_MEDIA:  # the clips before the failure: say so
+                feat_status, feat_error = status, f"frames: {error}"
         else:
             feat_status, feat_error = status, f"frames: {error}"
         yield beam.pvalue.TaggedOutput(
