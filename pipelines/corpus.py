@@ -25,7 +25,7 @@ from stages.acquire.download import Download, ReadDownloadedFn
 from stages.acquire.filter import FilterVideos
 from stages.corpus.segments import BuildCorpus, upstream_status
 from stages.store.files import read_table
-from stages.store.stage import PartitionFinishedFn, StageStore
+from stages.store.stage import CarryStatusFn, PartitionFinishedFn, StageStore
 from stages.store.status import WriteStatus, summarize
 from stages.text.sentences import SentencesConfig, SplitSentences
 from stages.text.transcripts import FetchTranscripts, TranscriptsConfig
@@ -221,11 +221,12 @@ def build(p: beam.Pipeline, o: CorpusOptions) -> None:
         ext = parts.todo | "Extract" >> ExtractS3DFeatures(
             out, frames_cfg, features_cfg if with_features else None
         ).with_resource_hints(**dataflow.gpu_hints(o, stage))  # dataflow: GPU right-fitting
-        frames_new = (
-            ext.frames_status
+        frames_done = (  # dataflow: a retried bundle may have written the files already
+            parts.done | "FramesDone" >> beam.ParDo(CarryStatusFn(StageStore(out, "frames")))
             if with_features
-            else (ext.frames_status, parts.done) | ("FramesAll" >> beam.Flatten())
+            else parts.done
         )
+        frames_new = (ext.frames_status, frames_done) | "FramesAll" >> beam.Flatten()
         _ = frames_new | "FramesStatus" >> WriteStatus(StageStore(out, "frames"))
         if with_features:
             features_status = (
