@@ -128,6 +128,11 @@ class ExpandSourceFn(beam.DoFn):
     def __init__(self, acquire_cfg, max_entries: int | None):
         self._cfg, self._max = acquire_cfg, max_entries
 
+    def teardown(self):  # close this thread's YoutubeDLs: connections, cookie jar
+        from stages.acquire.ytdlp import close_handles
+
+        close_handles()
+
     def process(self, item: tuple[int, str]):
         from stages.acquire import sources, youtube
 
@@ -176,6 +181,11 @@ class ProbeFn(beam.DoFn):
     def setup(self):
         self._store = StageStore(self._out, "discover")
         self._previous = self._store.load_status()
+
+    def teardown(self):  # close this thread's YoutubeDLs: connections, cookie jar
+        from stages.acquire.ytdlp import close_handles
+
+        close_handles()
 
     def process(self, entry: dict):
         from stages.acquire import youtube
