@@ -108,8 +108,13 @@ IMAGE = "--sdk_container_image=us-central1-docker.pkg.dev/my-project/videobert/w
         ({"--project": "p"}, "is not a project id"),
         ({"--setup_file": None}, "--setup_file=./setup.py"),
         ({"--gpu_type": "nvidia-l4"}, "needs a worker image with CUDA torch"),
-        ({"--gpu_type": "nvidia-l4", "--sdk_container_image": "apache/beam_python3.11_sdk:2.77.0"},
-         "needs a worker image with CUDA torch"),  # fmt: skip
+        (
+            {
+                "--gpu_type": "nvidia-l4",
+                "--sdk_container_image": "apache/beam_python3.11_sdk:2.77.0",
+            },
+            "needs a worker image with CUDA torch",
+        ),  # fmt: skip
         ({"--source": "{tmp}"}, "which Dataflow workers cannot read"),
         ({"--runner": "FnApiRunner", "--gpu_type": "nvidia-l4"}, "locally use --device=cuda"),
     ],
