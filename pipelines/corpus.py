@@ -147,6 +147,10 @@ def build(p: beam.Pipeline, o: CorpusOptions) -> None:
     stages = set(o.stages.split(","))
     out = o.out
     frames_cfg, features_cfg, kmeans_cfg = configs(o)
+    # dataflow: a dry run reads nothing on the launcher; a stage not run is an empty input
+    launcher_io = dataflow.launcher_io(o)
+    load_rows = _load_rows if launcher_io else (lambda *_: [])
+    load_status = _load_status if launcher_io else (lambda *_: {})
 
     if "discover" in stages:
         from stages.acquire.sample_world import WorldConfig
@@ -163,14 +167,14 @@ def build(p: beam.Pipeline, o: CorpusOptions) -> None:
         )
         ids = None
     else:
-        records = _load_rows(out, "discover")
+        records = load_rows(out, "discover")
         ids = {r["video_id"] for r in records}
         videos = p | "LoadVideos" >> beam.Create(records)
 
     if "filter" in stages:
         videos = videos | "Filter" >> FilterVideos(out, filter_config(o))
     elif stages & {"download", *COMPUTE}:
-        videos = videos | "Kept" >> beam.Filter(_kept, _load_status(out, "filter"))
+        videos = videos | "Kept" >> beam.Filter(_kept, load_status(out, "filter"))
     if "download" in stages:
         videos, download_status = videos | "Download" >> Download(
             out, acquire_config(o), o.force, o.retry_failed
@@ -188,7 +192,7 @@ def build(p: beam.Pipeline, o: CorpusOptions) -> None:
         )
     elif "sentences" in stages:
         transcripts_status = p | "LoadTranscripts" >> beam.Create(
-            _load_rows(out, "transcripts", ids)
+            load_rows(out, "transcripts", ids)
         )
     if "sentences" in stages:
         sentences_status = (
@@ -201,7 +205,7 @@ def build(p: beam.Pipeline, o: CorpusOptions) -> None:
         )
     elif "corpus" in stages:
         path = StageStore(out, "sentences").status_path
-        rows = _load_rows(out, "sentences", ids) if FileSystems.exists(path) else []
+        rows = load_rows(out, "sentences", ids) if launcher_io and FileSystems.exists(path) else []
         if not rows:
             log.warning("no sentences under %s: the corpus will be video-only", out)
         sentences_status = p | "LoadSentences" >> beam.Create(rows)
@@ -235,7 +239,7 @@ def build(p: beam.Pipeline, o: CorpusOptions) -> None:
                 | "FeaturesStatus" >> WriteStatus(StageStore(out, "features"))
             )
     if "features" not in stages and stages & {"kmeans", "tokens"}:
-        features_status = p | "LoadFeatures" >> beam.Create(_load_rows(out, "features", ids))
+        features_status = p | "LoadFeatures" >> beam.Create(load_rows(out, "features", ids))
 
     centroids = FileSystems.join(out, "kmeans", "centroids.parquet")
     if "kmeans" in stages:
@@ -252,7 +256,7 @@ def build(p: beam.Pipeline, o: CorpusOptions) -> None:
             tok.status | "TokensStatus" >> WriteStatus(StageStore(out, "tokens")),
         )
     elif "corpus" in stages:
-        tokens_status = p | "LoadTokensStatus" >> beam.Create(_load_rows(out, "tokens", ids))
+        tokens_status = p | "LoadTokensStatus" >> beam.Create(load_rows(out, "tokens", ids))
         tokens = (
             tokens_status
             | "Usable" >> beam.Filter(lambda r: r["status"] in USABLE)

@@ -156,3 +156,35 @@ def test_cli_prints_one_line_and_exits_2_before_any_work(tmp_path):
         "Dockerfile (docker build -t IMAGE .; docker push IMAGE) and pass "
         "--sdk_container_image=IMAGE"
     ]
+
+
+def readme_recipe() -> tuple[dict[str, str], list[str]]:
+    """The README's Dataflow recipe: its exported variables, and step 2's command argv."""
+    text = (ROOT / "README.md").read_text()
+    block = text.split("<!-- dataflow-recipe:")[1].split("```bash\n")[1].split("```")[0]
+    env = {}
+    for line in block.splitlines():
+        if line.startswith("export "):
+            env.update(kv.split("=", 1) for kv in line.split()[1:])
+    joined = block.replace("\\\n", " ")
+    [command] = [c for c in joined.splitlines() if "--runner=DataflowRunner" in c]
+    expanded = re.sub(r"\$(\w+)", lambda m: env[m.group(1)], command)
+    argv = expanded.split()
+    assert argv[:3] == ["python", "-m", "pipelines.corpus"]
+    return env, argv[3:]
+
+
+def test_the_readme_recipe_builds_offline_with_gpus_right_fitted(monkeypatch):
+    env, argv = readme_recipe()
+    assert env["BUCKET"] and f"--out=gs://{env['BUCKET']}/vb" in argv
+    assert "--dry_run" not in argv  # the recipe submits; the test only builds it
+    monkeypatch.chdir(ROOT)
+    proto = dry_run([*argv, "--dry_run"])
+    steps = leaf_steps(proto)
+    assert any(s.startswith("LoadVideos") for s in steps)  # stage outputs of step 1
+    assert not any(s.startswith(("Discover/", "Download/", "Transcripts/")) for s in steps)
+    hinted = hinted_steps(proto)
+    assert {s.split("/")[0] for s in hinted} == {"Extract", "Sentences"}
+    assert any("ParDo(ExtractFeaturesFn)" in s for s in hinted)
+    assert any("ParDo(SentencesFn)" in s for s in hinted)  # the paper preset: punctuation
+    assert set(hinted.values()) == {"type:nvidia-l4;count:1;install-nvidia-driver"}
