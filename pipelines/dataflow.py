@@ -205,7 +205,7 @@ def model_callers(options: PipelineOptions) -> int:
         return max(1, options.view_as(CorpusOptions).workers)
     debug = options.view_as(DebugOptions)
     if debug.lookup_experiment("no_use_multiple_sdk_containers"):
-        return options.view_as(WorkerOptions).number_of_worker_harness_threads or 1
+        return debug.number_of_worker_harness_threads or 1
     return 0
 
 
