@@ -8,7 +8,7 @@ ARGS ?=
 STAGE ?=
 
 .DEFAULT_GOAL := help
-.PHONY: help install corpus stage inspect report pretrain eval test bench lint clean
+.PHONY: help install corpus stage inspect report pretrain eval clipbert retrieval test bench lint clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
@@ -39,6 +39,12 @@ pretrain: install ## pretrain VideoBERT on OUT/corpus (ARGS='--preset paper', '-
 
 eval: install ## evaluate OUT/pretrain/final: zero-shot verb/noun, forecasting, text-to-video → OUT/eval/metrics.json
 	$(BIN)/python -m model.evaluate --model=$(OUT)/pretrain/final --out=$(OUT) $(ARGS)
+
+clipbert: install ## train ClipBERT on sparse clips of OUT's videos → OUT/clipbert (ARGS='--preset paper', '--resume')
+	$(BIN)/python -m model.clipbert.train --out=$(OUT) $(ARGS)
+
+retrieval: install ## text-to-video R@1/5/10, MdR: ClipBERT, VideoBERT, chance → OUT/eval/retrieval.json
+	$(BIN)/python -m model.clipbert.retrieval --out=$(OUT) $(ARGS)
 
 test: install ## run the offline test suite
 	$(BIN)/pytest -q $(ARGS)

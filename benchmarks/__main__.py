@@ -2,7 +2,8 @@
 
 python -m benchmarks                 # all
 python -m benchmarks --only frames   # one (frames, features, kmeans, punctuation, pipeline, memory,
-                                     #      download, inspect, pretrain, learnability)
+                                     #      download, inspect, pretrain, learnability,
+                                     #      clipbert)
 python -m benchmarks --quick         # smaller inputs
 """
 
@@ -13,7 +14,7 @@ import time
 
 BENCHES = (
     "frames", "features", "kmeans", "punctuation", "pipeline", "memory", "download", "inspect",
-    "pretrain", "learnability",
+    "pretrain", "learnability", "clipbert",
 )  # fmt: skip
 
 
