@@ -17,14 +17,15 @@ import apache_beam as beam
 from apache_beam.io.filesystems import FileSystems
 from apache_beam.options.pipeline_options import DirectOptions, PipelineOptions, StandardOptions
 
-from pipelines.options import CorpusOptions, resolve, torch_threads
+from pipelines import dataflow  # dataflow: --gpu_type/--verbose, checks, GPU hints
+from pipelines.options import CorpusOptions, resolve
 from schemas import USABLE
 from stages.acquire.discover import Discover
 from stages.acquire.download import Download, ReadDownloadedFn
 from stages.acquire.filter import FilterVideos
 from stages.corpus.segments import BuildCorpus, upstream_status
 from stages.store.files import read_table
-from stages.store.stage import PartitionFinishedFn, StageStore
+from stages.store.stage import CarryStatusFn, PartitionFinishedFn, StageStore
 from stages.store.status import WriteStatus, summarize
 from stages.text.sentences import SentencesConfig, SplitSentences
 from stages.text.transcripts import FetchTranscripts, TranscriptsConfig
@@ -49,7 +50,7 @@ def configs(o: CorpusOptions):
         device=o.device,
         batch_size=o.batch_size,
         seed=o.seed,
-        threads=torch_threads(o.workers),
+        processes=dataflow.model_callers(o),  # dataflow: torch threads sized on the worker
     )
     kmeans_cfg = km.KMeansConfig(
         k=o.kmeans_k,
@@ -154,6 +155,10 @@ def build(p: beam.Pipeline, o: CorpusOptions) -> None:
     stages = set(o.stages.split(","))
     out = o.out
     frames_cfg, features_cfg, kmeans_cfg = configs(o)
+    # dataflow: a dry run reads nothing on the launcher; a stage not run is an empty input
+    launcher_io = dataflow.launcher_io(o)
+    load_rows = _load_rows if launcher_io else (lambda *_: [])
+    load_status = _load_status if launcher_io else (lambda *_: {})
 
     if "discover" in stages:
         from stages.acquire.sample_world import WorldConfig
@@ -170,14 +175,14 @@ def build(p: beam.Pipeline, o: CorpusOptions) -> None:
         )
         ids = None
     else:
-        records = _load_rows(out, "discover")
+        records = load_rows(out, "discover")
         ids = {r["video_id"] for r in records}
         videos = p | "LoadVideos" >> beam.Create(records)
 
     if "filter" in stages:
         videos = videos | "Filter" >> FilterVideos(out, filter_config(o))
     elif stages & {"download", *COMPUTE}:
-        videos = videos | "Kept" >> beam.Filter(_kept, _load_status(out, "filter"))
+        videos = videos | "Kept" >> beam.Filter(_kept, load_status(out, "filter"))
     if "download" in stages:
         videos, download_status = videos | "Download" >> Download(
             out, acquire_config(o), o.force, o.retry_failed
@@ -195,17 +200,20 @@ def build(p: beam.Pipeline, o: CorpusOptions) -> None:
         )
     elif "sentences" in stages:
         transcripts_status = p | "LoadTranscripts" >> beam.Create(
-            _load_rows(out, "transcripts", ids)
+            load_rows(out, "transcripts", ids)
         )
     if "sentences" in stages:
         sentences_status = (
             transcripts_status
-            | "Sentences" >> SplitSentences(out, sentences_cfg, videos, o.force)
+            | "Sentences"
+            >> SplitSentences(out, sentences_cfg, videos, o.force).with_resource_hints(
+                **dataflow.gpu_hints(o, "sentences")  # dataflow: GPU right-fitting
+            )
             | "SentencesStatus" >> WriteStatus(StageStore(out, "sentences"))
         )
     elif "corpus" in stages:
         path = StageStore(out, "sentences").status_path
-        rows = _load_rows(out, "sentences", ids) if FileSystems.exists(path) else []
+        rows = load_rows(out, "sentences", ids) if launcher_io and FileSystems.exists(path) else []
         if not rows:
             log.warning("no sentences under %s: the corpus will be video-only", out)
         sentences_status = p | "LoadSentences" >> beam.Create(rows)
@@ -224,12 +232,13 @@ def build(p: beam.Pipeline, o: CorpusOptions) -> None:
         )
         ext = parts.todo | "Extract" >> ExtractS3DFeatures(
             out, frames_cfg, features_cfg if with_features else None
-        )
-        frames_new = (
-            ext.frames_status
+        ).with_resource_hints(**dataflow.gpu_hints(o, stage))  # dataflow: GPU right-fitting
+        frames_done = (  # dataflow: a retried bundle may have written the files already
+            parts.done | "FramesDone" >> beam.ParDo(CarryStatusFn(StageStore(out, "frames")))
             if with_features
-            else (ext.frames_status, parts.done) | ("FramesAll" >> beam.Flatten())
+            else parts.done
         )
+        frames_new = (ext.frames_status, frames_done) | "FramesAll" >> beam.Flatten()
         _ = frames_new | "FramesStatus" >> WriteStatus(StageStore(out, "frames"))
         if with_features:
             features_status = (
@@ -238,7 +247,7 @@ def build(p: beam.Pipeline, o: CorpusOptions) -> None:
                 | "FeaturesStatus" >> WriteStatus(StageStore(out, "features"))
             )
     if "features" not in stages and stages & {"kmeans", "tokens"}:
-        features_status = p | "LoadFeatures" >> beam.Create(_load_rows(out, "features", ids))
+        features_status = p | "LoadFeatures" >> beam.Create(load_rows(out, "features", ids))
 
     centroids = FileSystems.join(out, "kmeans", "centroids.parquet")
     if "kmeans" in stages:
@@ -256,7 +265,7 @@ def build(p: beam.Pipeline, o: CorpusOptions) -> None:
             tok.status | "TokensStatus" >> WriteStatus(StageStore(out, "tokens")),
         )
     elif "corpus" in stages:
-        tokens_status = p | "LoadTokensStatus" >> beam.Create(_load_rows(out, "tokens", ids))
+        tokens_status = p | "LoadTokensStatus" >> beam.Create(load_rows(out, "tokens", ids))
         tokens = (
             tokens_status
             | "Usable" >> beam.Filter(lambda r: r["status"] in USABLE)
@@ -301,8 +310,10 @@ def report(o: CorpusOptions, seconds: float, result=None) -> str:
 
 
 def run(argv=None, test_pipeline=None) -> CorpusOptions:
-    options = PipelineOptions(argv)
+    options = PipelineOptions(dataflow.normalize_argv(argv))  # dataflow: bare --dry_run
     o = resolve(options.view_as(CorpusOptions))
+    dataflow.check(options)  # dataflow: an option set that cannot work, one line, before work
+    launcher_io = dataflow.launcher_io(options)  # dataflow: a dry run reads/lists nothing
     standard = options.view_as(StandardOptions)
     if not standard.runner:
         # Beam's default local runner (Prism) downloads a binary at start-up: not offline.
@@ -314,17 +325,22 @@ def run(argv=None, test_pipeline=None) -> CorpusOptions:
     if o.plan_only:
         o.stages = "discover,filter"
     stages = o.stages.split(",")
-    if "sentences" in stages and o.sentence_splitter == "punctuation" and o.transcripts != "none":
+    punctuation = o.sentence_splitter == "punctuation" and o.transcripts != "none"
+    if "sentences" in stages and punctuation and launcher_io:  # dataflow: not on a dry run
         from stages.text.punctuation import check_available
 
         check_available(o.punctuation_model)  # seconds now, not an error after the features
-    for stage in stages:
+    for stage in stages if launcher_io else ():  # dataflow: not on a dry run
         StageStore(o.out, stage).sweep_temp_files()
+    log.info("%s", dataflow.describe(options))
     start = time.monotonic()
     p = test_pipeline or beam.Pipeline(options=options)
     build(p, o)
     result = p.run()
     result.wait_until_finish()
+    if not launcher_io:  # dataflow: a dry run built and validated the job; nothing ran
+        print(f"dry run: {dataflow.describe(options)}", file=sys.stderr)
+        return o
     print(report(o, time.monotonic() - start, result), file=sys.stderr)
     if o.plan_only:
         print(dry_run_plan(o.out), file=sys.stderr)
@@ -348,7 +364,7 @@ def main():
     )
     for noisy in ("apache_beam", "root"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
-    run()
+    sys.exit(dataflow.main(run))  # dataflow: one-line configuration errors, exit 0 when done
 
 
 if __name__ == "__main__":

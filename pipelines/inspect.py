@@ -117,7 +117,8 @@ def status_info(path: str, top: int = 8, examples: int = 3) -> dict:
     counts = {r["values"]: r["counts"] for r in pc.value_counts(t["status"]).to_pylist()}
     usable = sum(n for s, n in counts.items() if s in schemas.USABLE)
     failures = []
-    for status, n in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))[:top]:
+    ranked = sorted(counts.items(), key=lambda kv: (kv[0] != "internal_error", -kv[1], kv[0]))
+    for status, n in ranked[:top]:
         if status == schemas.Status.OK:
             continue
         rows = t.filter(pc.equal(t["status"], status))
@@ -264,9 +265,21 @@ def _occupancy_lines(tree: dict) -> list[str]:
     return lines
 
 
+def _internal_error_lines(summary: dict) -> list[str]:
+    """Unexpected exceptions first: each is a bug or an input no rule anticipated."""
+    lines = []
+    for s in summary["stages"]:
+        for f in (s["status"] or {}).get("failures", []):
+            if f["status"] == schemas.Status.INTERNAL_ERROR:
+                where = join(summary["out"], "failed", s["stage"])
+                lines.append(f"  {s['stage']:<12} {f['count']:>6}  e.g. {', '.join(f['examples'])}"
+                             f"; tracebacks in {where}/")  # fmt: skip
+    return ["", "INTERNAL ERRORS (a bug or an unanticipated input)", *lines] if lines else []
+
+
 def render_text(summary: dict) -> str:
     """The summary as plain text that reads well in an 100-column terminal."""
-    lines = [f"OUT = {summary['out']}", "", "STAGES"]
+    lines = [f"OUT = {summary['out']}", *_internal_error_lines(summary), "", "STAGES"]
     for s in summary["stages"]:
         lines += ["  " + line for line in _stage_lines(s, summary["tree"])]
     v = summary["videos"]

@@ -7,8 +7,6 @@ world: 112² clips, random S3D weights, a k-means tree sized for a few hundred c
 default for any other source). An explicit flag always wins over the preset.
 """
 
-import os
-
 from apache_beam.options.pipeline_options import PipelineOptions
 
 STAGES = (
@@ -222,7 +220,3 @@ def resolve(options: CorpusOptions) -> CorpusOptions:
     if unknown:
         raise ValueError(f"unknown stage(s) {sorted(unknown)}; choose from {STAGES}")
     return o
-
-
-def torch_threads(workers: int) -> int:
-    return max(1, (os.cpu_count() or 1) // max(1, workers))

@@ -9,6 +9,7 @@ Pure string functions (no Beam, no I/O), shared by the stages, the pipelines and
     OUT/<stage>/status.parquet            STATUS, one row per video per stage
     OUT/kmeans/centroids.parquet          CENTROIDS, the hierarchical k-means tree
     OUT/corpus/segments.parquet           SEGMENTS, the training corpus
+    OUT/failed/<stage>/<id>.json          dead letter: an unexpected exception with its traceback
     OUT/sample/ground_truth.parquet       GROUND_TRUTH, the sample world's actions
 """
 
@@ -55,6 +56,11 @@ def centroids_path(out: str) -> str:
 
 def corpus_path(out: str) -> str:
     return join(out, "corpus", "segments.parquet")
+
+
+def failed_path(out: str, stage: str, video_id: str) -> str:
+    """Dead letter of `video_id` in `stage` (stages.store.dead_letter)."""
+    return join(out, "failed", stage, f"{validate_video_id(video_id)}.json")
 
 
 def sample_dir(out: str) -> str:

@@ -52,6 +52,9 @@ class Status(StrEnum):
     BROKEN_LINK = "broken_link"  # a dangling symlink or a symlink loop
     UPSTREAM_FAILED = "upstream_failed"  # an earlier stage produced nothing for this video
     BAD_FEATURES = "bad_features"  # NaN/Inf in its clip features: no tokens, never fitted on
+    # A bug or an input no rule anticipated: the exception type and message are in the row,
+    # the traceback in OUT/failed/<stage>/<id>.json (stages.store.dead_letter).
+    INTERNAL_ERROR = "internal_error"
 
 
 class StatusError(Exception):

@@ -4,6 +4,10 @@ import os
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+# An exception a per-video step did not anticipate crashes the test (--fail_fast), instead of
+# becoming an internal_error row + dead letter (stages.store.dead_letter; tests/test_dataflow.py
+# turns it off with --no-fail_fast).
+os.environ.setdefault("VIDEOBERT_FAIL_FAST", "1")
 
 
 import pytest  # noqa: E402

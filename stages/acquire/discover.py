@@ -26,6 +26,7 @@ from apache_beam.metrics import Metrics
 
 from schemas import STATUS, VIDEOS, Status
 from schemas.ids import YOUTUBE_ID, validate_video_id, watch_url
+from schemas.layout import is_local
 from stages.acquire.info_cache import save_info
 from stages.acquire.local_files import VIDEO_EXTENSIONS, Listing, list_dir
 from stages.store.files import write_table
@@ -78,6 +79,17 @@ def local_records(source_dir: str) -> tuple[list[dict], list[dict], Listing]:
     return records, rows, listing
 
 
+def _listed_records(source_dir: str) -> list[dict]:
+    """`local_records` of a remote (gs://) directory, listed on a worker."""
+    records, problems, listing = local_records(source_dir)
+    (log.warning if problems else log.info)("discover %s", listing.summary())
+    if not records:
+        raise ValueError(
+            f"no video files ({', '.join(sorted(VIDEO_EXTENSIONS))}) under {source_dir}"
+        )
+    return records
+
+
 def _write_videos(records: list[dict], failures: list[dict], out: str) -> None:
     records = sorted(records, key=lambda r: r["video_id"])
     store = StageStore(out, "discover")
@@ -117,6 +129,11 @@ class ExpandSourceFn(beam.DoFn):
 
     def __init__(self, acquire_cfg, max_entries: int | None):
         self._cfg, self._max = acquire_cfg, max_entries
+
+    def teardown(self):  # close this thread's YoutubeDLs: connections, cookie jar
+        from stages.acquire.ytdlp import close_handles
+
+        close_handles()
 
     def process(self, item: tuple[int, str]):
         from stages.acquire import sources, youtube
@@ -166,6 +183,11 @@ class ProbeFn(beam.DoFn):
     def setup(self):
         self._store = StageStore(self._out, "discover")
         self._previous = self._store.load_status()
+
+    def teardown(self):  # close this thread's YoutubeDLs: connections, cookie jar
+        from stages.acquire.ytdlp import close_handles
+
+        close_handles()
 
     def process(self, entry: dict):
         from stages.acquire import youtube
@@ -226,18 +248,26 @@ class Discover(beam.PTransform):
         self._acquire_cfg, self._max, self._retry_failed = acquire_cfg, max_entries, retry_failed
 
     def _local(self, pbegin, dirs: list[str]):
-        records, rows = [], []
-        for d in dirs:
-            found, problems, listing = local_records(d)
-            records += found
-            rows += problems
-            (log.warning if problems else log.info)("discover %s", listing.summary())
-        if not records:
-            raise ValueError(
-                f"no video files ({', '.join(sorted(VIDEO_EXTENSIONS))}) under {', '.join(dirs)}"
-                + "".join(f"; {r['error_message']}" for r in rows[:3])
-            )
-        return pbegin | "Local" >> beam.Create(records), rows
+        remote = [d for d in dirs if not is_local(d)]  # gs://: listed by a worker, not here
+        dirs = [d for d in dirs if is_local(d)]
+        parts, rows = [], []
+        if dirs:
+            records = []
+            for d in dirs:
+                found, problems, listing = local_records(d)
+                records += found
+                rows += problems
+                (log.warning if problems else log.info)("discover %s", listing.summary())
+            if not records:
+                raise ValueError(
+                    f"no video files ({', '.join(sorted(VIDEO_EXTENSIONS))}) under "
+                    f"{', '.join(dirs)}" + "".join(f"; {r['error_message']}" for r in rows[:3])
+                )
+            parts.append(pbegin | "Local" >> beam.Create(records))
+        if remote:
+            parts.append(pbegin | "RemoteDirs" >> beam.Create(remote)
+                         | "ListRemote" >> beam.FlatMap(_listed_records))  # fmt: skip
+        return parts, rows
 
     def _remote(self, pbegin, remote: list[tuple[int, str]]):
         expanded = (
@@ -278,10 +308,7 @@ class Discover(beam.PTransform):
             dirs = [s for s, k in zip(self._sources, kinds, strict=True) if k == "dir"]
             remote = [(i, s) for i, (s, k) in enumerate(zip(self._sources, kinds, strict=True))
                       if k != "dir"]  # fmt: skip
-            parts, local_rows = [], []
-            if dirs:
-                local, local_rows = self._local(pbegin, dirs)
-                parts.append(local)
+            parts, local_rows = self._local(pbegin, dirs) if dirs else ([], [])
             failures = pbegin | "LocalFailures" >> beam.Create(local_rows)
             if remote:
                 videos, remote_failures = self._remote(pbegin, remote)

@@ -39,6 +39,11 @@ class DownloadFn(beam.DoFn):
         self._store = StageStore(self._out, "download")
         self._dest = FileSystems.join(self._store.root, "videos")
 
+    def teardown(self):  # close this thread's YoutubeDLs: connections, cookie jar
+        from stages.acquire.ytdlp import close_handles
+
+        close_handles()
+
     def process(self, video: dict):
         from stages.acquire.youtube import AcquisitionError, download
 

@@ -16,6 +16,7 @@ import csv
 import os
 import re
 from dataclasses import dataclass
+from pathlib import PurePosixPath
 from typing import Literal
 from urllib.parse import SplitResult, parse_qs, urlsplit
 
@@ -159,12 +160,12 @@ def classify_source(source: str) -> SourceKind:
     if scheme and scheme.group(1).lower() in REMOTE_SCHEMES and "://" in s:
         if s.lower().endswith(LIST_SUFFIXES):
             return "list"
-        if s.endswith("/"):
-            return "dir"
-        raise ValueError(
-            f"remote source {source!r} must end in {'/'.join(LIST_SUFFIXES)} (an id list) "
-            "or '/' (a directory of videos)"
-        )
+        if PurePosixPath(s).suffix.lower() in (".mp4", ".mkv", ".mov", ".webm"):
+            raise ValueError(
+                f"remote source {source!r} is one video: pass its directory (gs://B/videos/) "
+                f"or an id list ({'/'.join(LIST_SUFFIXES)})"
+            )
+        return "dir"  # gs://B/videos or gs://B/videos/: listed inside the pipeline
     if scheme and len(scheme.group(1)) > 1:
         raise ValueError(f"unsupported URL scheme in --source {source!r}: use http(s) or gs://")
     if os.path.isdir(s):

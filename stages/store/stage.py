@@ -103,3 +103,24 @@ class PartitionFinishedFn(beam.DoFn):
                 yield beam.pvalue.TaggedOutput("done", prev)
                 return
         yield video
+
+
+class CarryStatusFn(beam.DoFn):
+    """A finished video of a fused step (frames+features: the features file exists) → its row
+    in `store`'s stage (frames): the previous row, or, when none was recorded (a retried
+    bundle wrote the files, then its outputs were discarded), `ok` with the data file's rows."""
+
+    def __init__(self, store: StageStore):
+        self._store = store
+
+    def setup(self):
+        self._previous = self._store.load_status()
+
+    def process(self, done_row: dict):
+        vid = done_row["video_id"]
+        prev = self._previous.get(vid)
+        if prev is not None:
+            yield prev
+        elif FileSystems.exists(self._store.data_path(vid)):
+            n = read_metadata(self._store.data_path(vid)).num_rows
+            yield status_row(vid, self._store.stage, Status.OK, items=n)

@@ -31,6 +31,7 @@ RETRYABLE = frozenset(
         Status.NETWORK_TIMEOUT,
         Status.CONSENT_REQUIRED,
         Status.PAGE_UNPARSABLE,
+        Status.INTERNAL_ERROR,  # a bug or an unanticipated input: retried once it is fixed
     }
 )
 
@@ -69,7 +70,9 @@ def summarize(stage: str, rows: list[dict], seconds: float | None = None) -> str
         + (f"  wall: {seconds:.1f}s" if seconds is not None else "")
     ]
     failed = Counter({s: n for s, n in counts.items() if s != Status.OK})
-    for status, n in failed.most_common():
+    # Unexpected exceptions first: each is a bug or an input no rule anticipated.
+    ranked = sorted(failed.most_common(), key=lambda sn: sn[0] != Status.INTERNAL_ERROR)
+    for status, n in ranked:
         example = next(r for r in rows if r["status"] == status)
         lines.append(
             f"    {status:<16} {n:>6}  e.g. {example['video_id']}: "

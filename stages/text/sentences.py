@@ -22,12 +22,15 @@ from typing import NamedTuple
 import apache_beam as beam
 import pyarrow as pa
 from apache_beam.metrics import Metrics
+from apache_beam.utils.shared import Shared
 
 from schemas import SENTENCES, USABLE, Status
 from schemas.text import load_tokenizer
+from stages.store.dead_letter import MAIN, Guarded
 from stages.store.files import fingerprint, read_fingerprint
 from stages.store.stage import StageStore
 from stages.store.status import status_row
+from stages.workers import acquire
 
 log = logging.getLogger(__name__)
 
@@ -168,6 +171,7 @@ class SentencesFn(beam.DoFn):
     def __init__(self, out: str, cfg: SentencesConfig, force: bool = False):
         self._out, self._cfg, self._force = out, cfg, force
         self._sentences = Metrics.counter("sentences", "sentences")
+        self._shared = Shared()  # one punctuation model per worker process
 
     def setup(self):
         self._transcripts = StageStore(self._out, "transcripts")
@@ -183,8 +187,13 @@ class SentencesFn(beam.DoFn):
         if self._punctuator is None:
             from stages.text.punctuation import Punctuator
 
-            self._punctuator = Punctuator(cfg.punctuation_model, cfg.device, cfg.batch_size)
-        labels = self._punctuator.labels([[w.text for w in words]])[0]
+            self._punctuator = acquire(
+                self._shared,
+                f"{cfg.punctuation_model}|{cfg.device}|{cfg.batch_size}",
+                lambda: Punctuator(cfg.punctuation_model, cfg.device, cfg.batch_size),
+            )
+        with self._punctuator.lock:  # a fast tokenizer is not thread-safe
+            labels = self._punctuator.model.labels([[w.text for w in words]])[0]
         return split_by_punctuation(words, labels, cfg.max_words)
 
     def process(self, transcripts_status: dict, durations: dict):
@@ -222,6 +231,9 @@ class SplitSentences(beam.PTransform):
         durations = self._videos | "Durations" >> beam.Map(
             lambda v: (v["video_id"], v["duration_s"])
         )
-        return transcripts_status | "Split" >> beam.ParDo(
-            SentencesFn(self._out, self._cfg, self._force), durations=beam.pvalue.AsDict(durations)
-        )
+        fn = SentencesFn(self._out, self._cfg, self._force)
+        return (
+            transcripts_status
+            | "Split"
+            >> Guarded(self._out, fn, {MAIN: "sentences"}, durations=beam.pvalue.AsDict(durations))
+        )[MAIN]

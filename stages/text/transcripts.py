@@ -18,6 +18,7 @@ from schemas import TRANSCRIPTS, Status
 from schemas.ids import validate_video_id
 from stages.acquire.info_cache import load_info
 from stages.acquire.polite import YOUTUBE, Pacer
+from stages.store.dead_letter import MAIN, Guarded
 from stages.store.files import fingerprint
 from stages.store.stage import PartitionFinishedFn, StageStore
 from stages.store.status import RETRYABLE, status_row
@@ -174,8 +175,11 @@ class FetchTranscripts(beam.PTransform):
         fetched = (
             parts.todo
             | "Spread" >> beam.Reshuffle()
-            | "Fetch" >> beam.ParDo(FetchTranscriptsFn(self._out, self._cfg), fp)
-        )
+            | "Fetch"
+            >> Guarded(
+                self._out, FetchTranscriptsFn(self._out, self._cfg), {MAIN: "transcripts"}, fp
+            )
+        )[MAIN]
         return (fetched, parts.done, checked.invalid) | "All" >> beam.Flatten()
 
 

@@ -24,6 +24,7 @@ import threading
 import time
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import asdict, dataclass
+from typing import NamedTuple
 
 import apache_beam as beam
 import numpy as np
@@ -32,12 +33,15 @@ import torch
 from apache_beam.io.filesystems import FileSystems
 from apache_beam.metrics import Metrics
 from apache_beam.ml.inference.base import ModelHandler, PredictionResult
+from apache_beam.utils.shared import Shared
 
 from schemas import CLIPS, FEATURE_DIM, FEATURES, Status
+from stages.store.dead_letter import MAIN, Guarded
 from stages.store.files import fingerprint
 from stages.store.stage import StageStore
 from stages.store.status import status_row
 from stages.video import frames
+from stages.workers import acquire, worker_threads
 
 log = logging.getLogger(__name__)
 
@@ -55,8 +59,10 @@ class FeaturesConfig:
     """Clips per S3D forward pass."""
     seed: int = 0
     """Seed of the random init when weights == "random"."""
-    threads: int = 0
-    """torch intra-op threads per worker; 0 keeps torch's default."""
+    processes: int = 1
+    """Concurrent S3D callers on one machine (local `--workers`; on Dataflow the harness
+    threads of the one SDK process): torch threads = the worker's own CPUs / processes,
+    computed in `DoFn.setup` on the worker."""
 
 
 class WeightsUnavailableError(RuntimeError):
@@ -126,8 +132,7 @@ class S3DModelHandler(ModelHandler):
         self._cfg = cfg
 
     def load_model(self) -> torch.nn.Module:
-        if self._cfg.threads:
-            torch.set_num_threads(self._cfg.threads)
+        torch.set_num_threads(worker_threads(self._cfg.processes))
         return build_s3d(self._cfg)
 
     def run_inference(self, batch: Sequence[np.ndarray], model, inference_args=None):
@@ -202,6 +207,7 @@ class ExtractFeaturesFn(beam.DoFn):
         self._videos = Metrics.counter("features", "videos")
         self._clips = Metrics.counter("features", "clips")
         self._failed = Metrics.counter("features", "failed_videos")
+        self._shared = Shared()  # one S3D per worker process, shared by its threads
 
     def setup(self):
         self._frames_store = StageStore(self._out, "frames")
@@ -209,7 +215,9 @@ class ExtractFeaturesFn(beam.DoFn):
         self._handler = self._model = None
         if self._cfg is not None:
             self._handler = S3DModelHandler(self._cfg)
-            self._model = self._handler.load_model()
+            tag = fingerprint([self._cfg.weights, self._cfg.seed, self._cfg.device])
+            self._shared_model = acquire(self._shared, tag, self._handler.load_model)
+            self._model = self._shared_model.model
         self._done_clips, self._start = 0, time.monotonic()
 
     def _embed(self, batch: list[np.ndarray]) -> list[np.ndarray]:
@@ -256,6 +264,8 @@ class ExtractFeaturesFn(beam.DoFn):
                 vid, features_table(vid, rows, vectors), self._fp["features"]
             )
             feat_status, feat_error = Status.OK, None
+            if status == Status.TRUNCATED_MEDIA:  # the clips before the failure: say so
+                feat_status, feat_error = status, f"frames: {error}"
         else:
             feat_status, feat_error = status, f"frames: {error}"
         yield beam.pvalue.TaggedOutput(
@@ -275,6 +285,11 @@ class ExtractFeaturesFn(beam.DoFn):
         )
 
 
+class ExtractOutputs(NamedTuple):
+    frames_status: beam.PCollection
+    features_status: beam.PCollection
+
+
 class ExtractS3DFeatures(beam.PTransform):
     """Video records → per-video clip index + S3D features on disk; status rows out.
 
@@ -284,9 +299,10 @@ class ExtractS3DFeatures(beam.PTransform):
 
     def __init__(self, out: str, frames_cfg: frames.FramesConfig, cfg: FeaturesConfig | None):
         super().__init__()
-        self._fn = ExtractFeaturesFn(out, frames_cfg, cfg)
+        self._out, self._fn = out, ExtractFeaturesFn(out, frames_cfg, cfg)
 
     def expand(self, videos):
-        return videos | "DecodeEmbed" >> beam.ParDo(self._fn).with_outputs(
-            "frames_status", "features_status"
-        )
+        features = "features" if self._fn._cfg is not None else None  # frames only: empty
+        stages = {MAIN: None, "frames_status": "frames", "features_status": features}
+        outputs = videos | "DecodeEmbed" >> Guarded(self._out, self._fn, stages)
+        return ExtractOutputs(outputs["frames_status"], outputs["features_status"])

@@ -17,6 +17,7 @@ line says which).
 
 import logging
 import time
+from typing import NamedTuple
 
 import apache_beam as beam
 import numpy as np
@@ -25,6 +26,7 @@ from apache_beam.metrics import Metrics
 
 from schemas import TOKENS, USABLE, Status
 from schemas.tree import CentroidTree
+from stages.store.dead_letter import MAIN, Guarded
 from stages.store.stage import StageStore
 from stages.store.status import status_row
 
@@ -140,6 +142,11 @@ class AssignTokensFn(beam.DoFn):
         yield beam.pvalue.TaggedOutput("status", status)
 
 
+class TokensOutputs(NamedTuple):
+    tokens: beam.PCollection
+    status: beam.PCollection
+
+
 class AssignVisualTokens(beam.PTransform):
     """features status rows + the tree → TOKENS rows (main) and `status` rows."""
 
@@ -148,7 +155,11 @@ class AssignVisualTokens(beam.PTransform):
         self._out, self._tree, self._force, self._device = out, tree, force, device
 
     def expand(self, features_status):
-        return features_status | "Assign" >> beam.ParDo(
-            AssignTokensFn(self._out, self._force, self._device),
+        fn = AssignTokensFn(self._out, self._force, self._device)
+        outputs = features_status | "Assign" >> Guarded(
+            self._out,
+            fn,
+            {MAIN: None, "status": "tokens"},
             tree=beam.pvalue.AsSingleton(self._tree),
-        ).with_outputs("status", main="tokens")
+        )
+        return TokensOutputs(outputs[MAIN], outputs["status"])

@@ -29,6 +29,7 @@ import apache_beam as beam
 import numpy as np
 from apache_beam.io.filesystems import FileSystems
 from apache_beam.metrics import Metrics
+from apache_beam.options.pipeline_options import TestOptions
 from apache_beam.transforms.window import GlobalWindows
 
 from schemas import USABLE
@@ -273,6 +274,7 @@ class FitOrLoadKMeans(beam.PTransform):
     def expand(self, features_status):
         if (
             not self._force
+            and not features_status.pipeline._options.view_as(TestOptions).dry_run  # lists nothing
             and FileSystems.exists(self._path)
             and read_fingerprint(self._path) == self._fp
         ):

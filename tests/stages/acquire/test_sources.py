@@ -109,6 +109,7 @@ def test_youtube_id_from_rejects(text):
         ("gs://bucket/lists/howto100m.csv", "list"),
         ("gs://bucket/lists/ids.TXT", "list"),
         ("gs://bucket/videos/", "dir"),
+        ("gs://bucket/videos", "dir"),
     ],
 )
 def test_classify_source(source, kind):
@@ -140,7 +141,7 @@ def test_classify_source_local_paths(tmp_path):
         ("https://www.youtube.com/watch?v=tooShort", "not a video, channel or playlist"),
         ("file:///etc/passwd", "unsupported URL scheme"),
         ("javascript:alert(1)", "unsupported URL scheme"),
-        ("gs://bucket/videos", "must end in"),
+        ("gs://bucket/videos/pancakes.MP4", "is one video"),
         ("/no/such/list.csv", "does not exist"),
         ("pasta carbonara", "cannot use --source"),
         ("../../etc/passwd", "cannot use --source"),

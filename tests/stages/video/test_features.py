@@ -201,3 +201,35 @@ def test_prefetch_stops_its_producer_when_the_consumer_stops():
     assert [next(it), next(it)] == [0, 1]
     it.close()
     assert len(produced) < 10
+
+
+def test_truncated_media_carries_its_reason_into_features(tmp_path):
+    from tests.stages.video.test_frames import packets, painted
+
+    path, out = tmp_path / "cut.mp4", str(tmp_path / "out")
+    write_video(path, painted(120), fps=30)
+    pos, size, _ = packets(path)[75]  # frames 0-74 decode (one clip), then garbage
+    data = bytearray(path.read_bytes())
+    data[pos : pos + size] = b"\xff" * size
+    path.write_bytes(data)
+
+    def summary(row):
+        return row["stage"], row["status"], row["items"], row["error_message"].split(":")[0]
+
+    with TestPipeline(runner="FnApiRunner") as p:
+        res = (
+            p
+            | beam.Create([{"video_id": "cut", "uri": str(path)}])
+            | ExtractS3DFeatures(out, FramesConfig(side=32), RANDOM)
+        )
+        statuses = (res.frames_status, res.features_status) | beam.Flatten()
+        assert_that(
+            statuses | beam.Map(summary),
+            equal_to(
+                [
+                    ("frames", "truncated_media", 1, "decoding failed after 1 clips"),
+                    ("features", "truncated_media", 1, "frames"),
+                ]
+            ),
+        )
+    assert pq.read_table(f"{out}/features/data/cut.parquet").num_rows == 1
