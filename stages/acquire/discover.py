@@ -10,6 +10,7 @@ two files share an id (`a.mp4` and `a.mkv`), each such id gets "-" + 8 hex digit
 SHA-1 of the file's relative path, so ids are unique, stable, and safe as path components.
 """
 
+import functools
 import hashlib
 import re
 import time
@@ -21,12 +22,11 @@ import pyarrow as pa
 from apache_beam.io.filesystems import FileSystems
 from apache_beam.metrics import Metrics
 
-from schemas import STATUS, VIDEOS, Status
+from schemas import VIDEOS, Status, layout
 from schemas.ids import YOUTUBE_ID, validate_video_id, watch_url
 from stages.acquire.info_cache import save_info
-from stages.store.files import write_table
 from stages.store.stage import StageStore
-from stages.store.status import RETRYABLE, status_row
+from stages.store.status import RETRYABLE, WriteParts, WriteStatus, status_row
 
 VIDEO_EXTENSIONS = frozenset({".mp4", ".mkv", ".mov", ".webm"})
 
@@ -75,17 +75,6 @@ def local_records(source_dir: str) -> list[dict]:
         }
         for vid, path, r in zip(local_video_ids(rel), paths, rel, strict=True)
     ]
-
-
-def _write_videos(records: list[dict], failures: list[dict], out: str) -> None:
-    records = sorted(records, key=lambda r: r["video_id"])
-    store = StageStore(out, "discover")
-    write_table(
-        pa.Table.from_pylist(records, schema=VIDEOS), FileSystems.join(store.root, "videos.parquet")
-    )
-    rows = [status_row(r["video_id"], "discover", Status.OK, items=1) for r in records]
-    rows = sorted(rows + failures, key=lambda r: r["video_id"])
-    write_table(pa.Table.from_pylist(rows, schema=STATUS), store.status_path)
 
 
 def remote_record(meta: dict) -> dict:
@@ -277,14 +266,16 @@ class Discover(beam.PTransform):
                 videos, failures = self._remote(pbegin, remote)
                 parts.append(videos)
         videos = tuple(parts) | "AllVideos" >> beam.Flatten()
+        # Both tables are rebuilt from this run's sources, part by part (schemas.layout).
+        _ = videos | "WriteVideos" >> WriteParts(
+            functools.partial(layout.videos_path, self._out), VIDEOS, replace=True
+        )
+        found = videos | "Found" >> beam.Map(
+            lambda r: status_row(r["video_id"], "discover", Status.OK, items=1)
+        )
         _ = (
-            videos
-            | "Gather" >> beam.combiners.ToList()
-            | "Write"
-            >> beam.Map(
-                _write_videos,
-                failures=beam.pvalue.AsList(failures),
-                out=self._out,
-            )
+            (found, failures)
+            | "AllStatus" >> beam.Flatten()
+            | "WriteStatus" >> WriteStatus(StageStore(self._out, "discover"), replace=True)
         )
         return videos, failures

@@ -18,7 +18,7 @@ from schemas import TRANSCRIPTS, Status
 from stages.acquire.info_cache import load_info
 from stages.acquire.polite import YOUTUBE, Pacer
 from stages.store.files import fingerprint
-from stages.store.stage import PartitionFinishedFn, StageStore
+from stages.store.stage import SkipFinished, StageStore
 from stages.store.status import RETRYABLE, status_row
 from stages.text.asr import Snippet, Transcript, TranscriptError, language_rank
 from stages.text.captions import choose_sidecar, clean_text, find_sidecars, load_caption_file
@@ -166,9 +166,7 @@ class FetchTranscripts(beam.PTransform):
 
     def expand(self, videos):
         store, fp = StageStore(self._out, "transcripts"), fingerprint(self._cfg)
-        parts = videos | "SkipFinished" >> beam.ParDo(
-            PartitionFinishedFn(store, fp, self._force, self._retry)
-        ).with_outputs("done", main="todo")
+        parts = videos | "SkipFinished" >> SkipFinished(store, fp, self._force, self._retry)
         fetched = (
             parts.todo
             | "Spread" >> beam.Reshuffle()

@@ -15,7 +15,7 @@ import pyarrow as pa
 from apache_beam.metrics import Metrics
 
 from schemas import TOKENS, USABLE, Status
-from stages.store.stage import StageStore
+from stages.store.stage import StageStore, WithPrevious
 from stages.store.status import status_row
 
 log = logging.getLogger(__name__)
@@ -48,9 +48,9 @@ class AssignTokensFn(beam.DoFn):
     def setup(self):
         self._features = StageStore(self._out, "features")
         self._store = StageStore(self._out, "tokens")
-        self._previous = self._store.load_status()
 
-    def process(self, features_status: dict, tree):
+    def process(self, item: tuple[dict, dict | None], tree):
+        features_status, previous = item
         vid, t0 = features_status["video_id"], time.monotonic()
         if features_status["status"] not in USABLE:
             message = f"features: {features_status['status']}"
@@ -62,7 +62,7 @@ class AssignTokensFn(beam.DoFn):
         status = None
         if not self._force and self._store.is_done(vid, fp):
             row = self._store.read_data(vid).to_pylist()[0]
-            status = self._previous.get(vid)  # carried over unchanged when it says ok
+            status = previous  # carried over unchanged when it says ok
         else:
             row = tokens_row(self._features.read_data(vid), tree)
             self._store.write_data(vid, pa.Table.from_pylist([row], schema=TOKENS), fp)
@@ -82,6 +82,7 @@ class AssignVisualTokens(beam.PTransform):
         self._out, self._tree, self._force = out, tree, force
 
     def expand(self, features_status):
-        return features_status | "Assign" >> beam.ParDo(
+        previous = features_status | "WithPrevious" >> WithPrevious(StageStore(self._out, "tokens"))
+        return previous | "Assign" >> beam.ParDo(
             AssignTokensFn(self._out, self._force), tree=beam.pvalue.AsSingleton(self._tree)
         ).with_outputs("status", main="tokens")
