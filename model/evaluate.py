@@ -25,16 +25,18 @@ import argparse
 import json
 import logging
 import os
-from collections import Counter, defaultdict
+from collections import defaultdict
 from dataclasses import asdict, dataclass
 
 import numpy as np
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import torch
 
-from model.data import collate, encode
+from model.data import collate, corpus_files, encode
 from model.modeling import VideoBertForPreTraining
 from model.youcook import labelled, read_annotations, vocabularies
+from schemas import io as sio
 from schemas import layout
 from schemas.text import load_tokenizer
 
@@ -182,7 +184,8 @@ def clips_in(tokens: dict, start: float, end: float) -> list[int]:
 def read_tokens(out: str, video_id: str) -> dict | None:
     path = layout.data_path(out, "tokens", video_id)
     try:
-        return pq.read_table(path).to_pylist()[0]
+        with sio.open_input(path) as f:
+            return pq.read_table(f).to_pylist()[0]
     except (FileNotFoundError, OSError, IndexError):
         return None
 
@@ -203,7 +206,8 @@ class SpanTokens:
 
 def sample_world_examples(out: str, split: str = "heldout", max_visual: int = 32) -> tuple:
     """Labelled clips of the sample world's held-out actions, and its verb/noun vocabularies."""
-    truth = pq.read_table(layout.ground_truth_path(out)).to_pylist()
+    with sio.open_input(layout.ground_truth_path(out)) as f:
+        truth = pq.read_table(f).to_pylist()
     verbs = sorted({a["verb"] for a in truth})
     nouns = sorted({a["noun"] for a in truth})
     span_tokens, examples = SpanTokens(out, max_visual), []
@@ -319,21 +323,35 @@ def load(model_dir: str, device: str, tokenizer: str | None = None):
     return model, load_tokenizer(tokenizer or (model_dir if own else None))
 
 
+def heldout_and_unigram(files: list[str]) -> tuple[list[dict], list[int]]:
+    """The held-out segments (rows, in (video_id, segment_index) order) and the visual tokens of
+    the other segments by descending count (ties by id), streaming the shards batch by batch."""
+    heldout, counts = [], np.zeros(0, np.int64)
+    for batch in sio.iter_batches(files):
+        is_heldout = pc.fill_null(pc.equal(batch["split"], "heldout"), False)
+        heldout += batch.filter(is_heldout).to_pylist()
+        rest = batch.filter(pc.invert(is_heldout))["visual_tokens"]
+        tokens = pc.list_flatten(rest).to_numpy(zero_copy_only=False).astype(np.int64)
+        grown = np.bincount(tokens, minlength=len(counts))
+        grown[: len(counts)] += counts
+        counts = grown
+    heldout.sort(key=lambda s: (s["video_id"], s["segment_index"]))
+    order = np.lexsort((np.arange(len(counts)), -counts))
+    return heldout, [int(t) for t in order if counts[t] > 0]
+
+
 def evaluate(cfg: EvalConfig) -> dict:
     model, tokenizer = load(cfg.model, cfg.device, cfg.tokenizer)
     pred = Predictor(model, cfg.batch_size)
-    seg_path = layout.corpus_path(cfg.out)
+    seg_path = layout.corpus_glob(cfg.out)
     try:
-        segments = pq.read_table(seg_path).to_pylist()
+        heldout, unigram = heldout_and_unigram(corpus_files(cfg.out))
     except (FileNotFoundError, OSError) as e:
         raise SystemExit(f"no corpus at {seg_path} ({e}): run `make corpus` first") from e
-    heldout = [s for s in segments if s["split"] == "heldout"]
-    counts = Counter(t for s in segments if s["split"] != "heldout" for t in s["visual_tokens"])
-    unigram = [t for t, _ in counts.most_common()]
     metrics = {"model": cfg.model, "corpus": seg_path, "heldout_segments": len(heldout)}
 
     zs = {}
-    if os.path.exists(layout.ground_truth_path(cfg.out)):
+    if sio.exists(layout.ground_truth_path(cfg.out)):
         ex, verbs, nouns = sample_world_examples(cfg.out, max_visual=cfg.max_visual)
         zs["sample_world"] = zero_shot(SlotScorer(pred, tokenizer, verbs, nouns), ex)
     if cfg.youcook2:
@@ -388,11 +406,8 @@ def main(argv=None) -> dict:
         a.model, a.out, a.youcook2, a.youcook2_out, batch_size=a.batch_size, device=a.device
     )
     metrics = evaluate(cfg)
-    path = a.metrics or os.path.join(cfg.out, "eval", "metrics.json")
-    os.makedirs(os.path.dirname(path), exist_ok=True)
-    with open(path + ".tmp", "w") as f:
-        json.dump(metrics, f, indent=2)
-    os.replace(path + ".tmp", path)
+    path = a.metrics or layout.join(cfg.out, "eval", "metrics.json")
+    sio.write_bytes(path, json.dumps(metrics, indent=2).encode())
     print(table(metrics))
     print(f"wrote {path}")
     return metrics

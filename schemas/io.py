@@ -8,6 +8,7 @@ layout (schemas.layout).
     open_input(path)            a seekable binary file (Parquet readers take it as is)
     glob(pattern)               sorted paths matching `*` in the last path component
     iter_batches(paths, ...)    Arrow record batches of Parquet files, one file open at a time
+    write_bytes(path, data)     a whole file, local (temp + rename) or gs:// (one upload)
     atomic_write_local(path, write)   write a local file (or directory) under a temp name, rename
 """
 
@@ -115,6 +116,16 @@ def iter_batches(
 def read_schema(path: str) -> pa.Schema:
     with open_input(path) as f:
         return pq.read_schema(f)
+
+
+def write_bytes(path: str, data: bytes) -> None:
+    """Write `path` whole: a local file atomically (temp + rename), a gs:// object in one
+    upload (GCS objects appear whole or not at all)."""
+    if is_local(path):
+        atomic_write_local(path, lambda tmp: tmp.write_bytes(data))
+        return
+    _, name = _split(path)
+    _bucket(path).blob(name).upload_from_string(data)
 
 
 def atomic_write_local(path: str | Path, write: Callable[[Path], object]) -> Path:

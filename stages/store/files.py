@@ -91,7 +91,12 @@ def match(pattern: str) -> list[str]:
 def read_parts(pattern: str, schema: pa.Schema, columns: list[str] | None = None) -> pa.Table:
     """The parts of a sharded table as one table (empty with `schema` when there are none).
     For summaries and small tables; pipelines read parts inside the job (stages.store.stage)."""
-    tables = [read_table(path, columns) for path in match(pattern)]
+    tables = []
+    for path in match(pattern):
+        try:
+            tables.append(read_table(path, columns))
+        except pa.ArrowInvalid as e:  # name the part: the fix is to delete or rewrite it
+            raise pa.ArrowInvalid(f"{path}: {e}") from e
     if not tables:
         empty = schema if columns is None else pa.schema([schema.field(c) for c in columns])
         return empty.empty_table()

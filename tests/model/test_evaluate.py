@@ -67,7 +67,10 @@ def out(tmp_path_factory):
                 {"video_id": vid, "action_index": i, "verb": verb, "noun": noun,
                  "start_s": start + 0.2, "end_s": end - 0.2, "narrated": True, "split": split}
             )  # fmt: skip
-    pq.write_table(pa.Table.from_pylist(segments, SEGMENTS), root / "corpus" / "segments.parquet")
+    pq.write_table(
+        pa.Table.from_pylist(segments, SEGMENTS),
+        root / "corpus" / "segments-00000-of-00001.parquet",
+    )
     pq.write_table(
         pa.Table.from_pylist(truth, GROUND_TRUTH), root / "sample" / "ground_truth.parquet"
     )
