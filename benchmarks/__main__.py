@@ -2,7 +2,7 @@
 
 python -m benchmarks                 # all
 python -m benchmarks --only frames   # one (frames, features, kmeans, punctuation, pipeline, memory,
-                                     #      download, inspect, pretrain, learnability)
+                                     #      download, inspect, pretrain, learnability, scale)
 python -m benchmarks --quick         # smaller inputs
 """
 
@@ -13,7 +13,7 @@ import time
 
 BENCHES = (
     "frames", "features", "kmeans", "punctuation", "pipeline", "memory", "download", "inspect",
-    "pretrain", "learnability",
+    "pretrain", "learnability", "scale",
 )  # fmt: skip
 
 

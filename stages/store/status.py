@@ -126,9 +126,11 @@ class WriteParts(beam.PTransform):
     def expand(self, rows):
         n = layout.TABLE_SHARDS
         keyed = rows | "ByPart" >> beam.Map(lambda r: (layout.video_shard(r["video_id"], n), r))
-        if self._replace:
-            every = rows.pipeline | "EveryPart" >> beam.Create([(i, None) for i in range(n)])
-            keyed = (keyed, every) | "WithEmpty" >> beam.Flatten()
+        # Markers: every part is rewritten when replacing; else part 0 at least, so a stage
+        # that ran on no video still leaves a (maybe empty) table saying it ran.
+        markers = [(i, None) for i in range(n if self._replace else 1)]
+        every = rows.pipeline | "EveryPart" >> beam.Create(markers)
+        keyed = (keyed, every) | "WithMarkers" >> beam.Flatten()
         return (
             keyed
             | "GroupParts" >> beam.GroupByKey()
