@@ -133,7 +133,7 @@ def atomic_write_local(path: str | Path, write: Callable[[Path], object]) -> Pat
     process never leaves a half-written `path`. Returns `path`."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.tmp")
+    tmp = path.with_name(f".{path.stem}.{uuid.uuid4().hex[:8]}.tmp{path.suffix}")  # keeps .ext
     try:
         write(tmp)
         if path.is_dir() and tmp.is_dir():

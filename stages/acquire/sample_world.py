@@ -22,9 +22,7 @@ fill ~90% of a video. `benchmarks/world_signal.py` measures how separable the fe
 """
 
 import json
-import os
-import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
@@ -34,8 +32,11 @@ import apache_beam as beam
 import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
+from apache_beam.io.filesystems import FileSystems
 
 from schemas import GROUND_TRUTH
+from schemas.layout import is_local, join
+from stages.store.files import write_via_local_file
 from stages.video.media import write_video
 
 VERBS = ("cut", "stir", "pour", "flip", "whisk", "roll")
@@ -406,45 +407,40 @@ def render_frames(plan: VideoPlan, times: np.ndarray | None = None) -> Iterator[
 
 
 # ---- Files and records.
-def _paths(plan: VideoPlan, root: str | Path) -> tuple[Path, Path]:
-    root = Path(root).absolute()
-    return (root / "videos" / f"{plan.video_id}.{plan.ext}",
-            root / "transcripts" / f"{plan.video_id}.json")  # fmt: skip
+def _root(root: str | Path) -> str:
+    """`root` as a path string: absolute when local, as given when gs:// (or another scheme)."""
+    return str(Path(root).absolute()) if is_local(str(root)) else str(root).rstrip("/")
 
 
-def _write_atomically(path: Path, write: Callable[[Path], object]) -> None:
-    """`write(temp)` next to `path`, then rename: a killed run never leaves a half-written file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.stem}.{uuid.uuid4().hex[:8]}.tmp{path.suffix}")
-    try:
-        write(tmp)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
+def _paths(plan: VideoPlan, root: str | Path) -> tuple[str, str]:
+    root = _root(root)
+    return (join(root, "videos", f"{plan.video_id}.{plan.ext}"),
+            join(root, "transcripts", f"{plan.video_id}.json"))  # fmt: skip
 
 
 def write_video_files(plan: VideoPlan, root: str | Path) -> bool:
-    """Write the video and transcript of `plan` under the local directory `root`; files already
-    there are kept (idempotent). Returns whether anything was written."""
+    """Write the video and transcript of `plan` under `root` (local or gs://; rendered into a
+    local temp file, then published atomically); files already there are kept (idempotent).
+    Returns whether anything was written."""
     video, transcript = _paths(plan, root)
-    todo = [path for path in (video, transcript) if not path.exists()]
+    todo = [path for path in (video, transcript) if not FileSystems.exists(path)]
     if video in todo:
         times = frame_times(plan).tolist() if plan.vfr else None
-        _write_atomically(video, lambda tmp: write_video(
+        write_via_local_file(video, lambda tmp: write_video(
             tmp, render_frames(plan), fps=plan.fps, times=times, bframes=plan.bframes))  # fmt: skip
     if transcript in todo:
         doc = {"video_id": plan.video_id, "language_code": "en", "is_generated": True,
                "snippets": [s._asdict() for s in plan.snippets]}  # fmt: skip
-        _write_atomically(transcript, lambda tmp: tmp.write_text(json.dumps(doc, indent=1)))
+        write_via_local_file(transcript, lambda tmp: tmp.write_text(json.dumps(doc, indent=1)))
     return bool(todo)
 
 
 def video_record(plan: VideoPlan, root: str | Path) -> dict:
     """The VIDEOS row (schemas.VIDEOS) of `plan` once its files live under `root`."""
     video, transcript = _paths(plan, root)
-    return {"video_id": plan.video_id, "source": "sample", "uri": str(video),
+    return {"video_id": plan.video_id, "source": "sample", "uri": video,
             "title": plan.title, "duration_s": plan.duration_s, "category": plan.category,
-            "split": plan.split, "transcript_uri": str(transcript)}  # fmt: skip
+            "split": plan.split, "transcript_uri": transcript}  # fmt: skip
 
 
 def ground_truth_rows(plan: VideoPlan) -> list[dict]:
@@ -453,12 +449,12 @@ def ground_truth_rows(plan: VideoPlan) -> list[dict]:
             for i, a in enumerate(plan.actions)]  # fmt: skip
 
 
-def write_ground_truth(cfg: WorldConfig, root: str | Path) -> Path:
+def write_ground_truth(cfg: WorldConfig, root: str | Path) -> str:
     """Write `<root>/ground_truth.parquet` (zstd) for the whole world; plans only, no rendering."""
     rows = [row for i in range(cfg.n_videos) for row in ground_truth_rows(plan_video(cfg, i))]
     table = pa.Table.from_pylist(rows, schema=GROUND_TRUTH)
-    path = Path(root).absolute() / "ground_truth.parquet"
-    _write_atomically(path, lambda tmp: pq.write_table(table, tmp, compression="zstd"))
+    path = join(_root(root), "ground_truth.parquet")
+    write_via_local_file(path, lambda tmp: pq.write_table(table, tmp, compression="zstd"))
     return path
 
 
@@ -477,7 +473,7 @@ class RenderSampleVideoFn(beam.DoFn):
 
 
 class GenerateSampleWorld(beam.PTransform):
-    """PBegin -> PCollection of VIDEOS records (dicts) of the sample world under local `root`."""
+    """PBegin -> PCollection of VIDEOS records (dicts) of the sample world under `root`."""
 
     def __init__(self, root: str, cfg: WorldConfig = WorldConfig()):
         super().__init__()
