@@ -272,7 +272,7 @@ def nothing_to_cluster(o: CorpusOptions) -> str | None:
     """Why no video reached k-means, when none did: the first stage that kept none."""
     for stage in ("filter", "download", "frames", "features"):
         summary = status_counts(o.out, stage)
-        if summary is not None and summary[2] == 0:
+        if summary is not None and summary[1] > 0 and summary[2] == 0:
             return f"nothing reached k-means: no video got past '{stage}' (see its summary above)"
     return None
 

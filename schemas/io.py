@@ -96,6 +96,16 @@ def glob(pattern: str) -> list[str]:
     )
 
 
+def _parquet(path: str, f) -> pq.ParquetFile:
+    try:
+        return pq.ParquetFile(f)
+    except (pa.ArrowInvalid, OSError) as e:
+        raise StorageError(
+            f"{path} is not a readable Parquet file ({e}): delete it and rerun the stage "
+            "that wrote it"
+        ) from e
+
+
 def iter_batches(
     paths: Sequence[str], columns: list[str] | None = None, batch_size: int = 65_536
 ) -> Iterator[pa.RecordBatch]:
@@ -103,19 +113,12 @@ def iter_batches(
     A file that is not Parquet raises StorageError naming it."""
     for path in paths:
         with open_input(path) as f:
-            try:
-                parquet = pq.ParquetFile(f)
-            except (pa.ArrowInvalid, OSError) as e:
-                raise StorageError(
-                    f"{path} is not a readable Parquet file ({e}): delete it and rerun the stage "
-                    "that wrote it"
-                ) from e
-            yield from parquet.iter_batches(batch_size=batch_size, columns=columns)
+            yield from _parquet(path, f).iter_batches(batch_size=batch_size, columns=columns)
 
 
 def read_schema(path: str) -> pa.Schema:
     with open_input(path) as f:
-        return pq.read_schema(f)
+        return _parquet(path, f).schema_arrow
 
 
 def write_bytes(path: str, data: bytes) -> None:

@@ -274,3 +274,17 @@ def test_two_worker_processes_build_the_same_corpus(sample_out, tmp_path):
     run([f"--out={out}", *TINY, "--workers=2"])
     a = corpus_table(sample_out)
     assert corpus_table(out).equals(a)
+
+
+def test_a_source_whose_videos_are_all_rejected_ends_with_the_summary_and_exit_3(tmp_path):
+    videos = tmp_path / "videos"
+    videos.mkdir()
+    for name in ("a.mp4", "b.mkv"):
+        (videos / name).write_bytes(b"not a video at all" * 100)
+    cmd = [sys.executable, "-m", "pipelines.corpus", f"--out={tmp_path / 'out'}",
+           f"--source={videos}", "--transcripts=none", *TINY[3:]]  # fmt: skip
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 3, done.stderr[-2000:]
+    assert "[frames] videos: 2  usable: 0" in done.stderr and "corrupt_media" in done.stderr
+    assert "nothing reached k-means: no video got past 'frames'" in done.stderr
+    assert "Traceback" not in done.stderr
