@@ -12,6 +12,7 @@ SHA-1 of the file's relative path, so ids are unique, stable, and safe as path c
 
 import functools
 import hashlib
+import os
 import re
 import time
 from collections import Counter
@@ -45,36 +46,75 @@ def list_video_files(source_dir: str) -> list[str]:
     )
 
 
+def _base(rel_path: str) -> str:
+    stem = PurePosixPath(rel_path).stem
+    return re.sub(r"[^A-Za-z0-9_-]+", "_", stem)[:64].strip("_") or "video"
+
+
+def _local_id(rel_path: str, same_base: int) -> str:
+    """The id of a file: its safe stem, hashed when unsafe or when `same_base` files share it."""
+    base = _base(rel_path)
+    if base != PurePosixPath(rel_path).stem or same_base > 1:
+        base = f"{base}-{hashlib.sha1(rel_path.encode()).hexdigest()[:8]}"
+    return validate_video_id(base)
+
+
 def local_video_ids(rel_paths: list[str]) -> list[str]:
     """Safe, unique ids for files given by their paths relative to the source dir."""
-    stems = [PurePosixPath(p).stem for p in rel_paths]
-    bases = [re.sub(r"[^A-Za-z0-9_-]+", "_", s)[:64].strip("_") or "video" for s in stems]
-    clashes = Counter(bases)
-    ids = []
-    for path, stem, base in zip(rel_paths, stems, bases, strict=True):
-        if base != stem or clashes[base] > 1:
-            base = f"{base}-{hashlib.sha1(path.encode()).hexdigest()[:8]}"
-        ids.append(validate_video_id(base))
-    return ids
+    clashes = Counter(_base(p) for p in rel_paths)
+    return [_local_id(p, clashes[_base(p)]) for p in rel_paths]
+
+
+def _relative(source_dir: str, path: str) -> str:
+    root = source_dir.rstrip("/") + "/"
+    return path[len(root) :] if path.startswith(root) else PurePosixPath(path).name
+
+
+def local_record(video_id: str, path: str, rel_path: str) -> dict:
+    return {
+        "video_id": video_id,
+        "source": "local",
+        "uri": path,
+        "title": PurePosixPath(rel_path).stem,
+        "duration_s": None,
+        "category": None,
+        "split": None,
+        "transcript_uri": None,
+    }
 
 
 def local_records(source_dir: str) -> list[dict]:
     paths = list_video_files(source_dir)
-    root = source_dir.rstrip("/") + "/"
-    rel = [p[len(root) :] if p.startswith(root) else PurePosixPath(p).name for p in paths]
-    return [
-        {
-            "video_id": vid,
-            "source": "local",
-            "uri": path,
-            "title": PurePosixPath(r).stem,
-            "duration_s": None,
-            "category": None,
-            "split": None,
-            "transcript_uri": None,
-        }
-        for vid, path, r in zip(local_video_ids(rel), paths, rel, strict=True)
-    ]
+    rel = [_relative(source_dir, p) for p in paths]
+    return [local_record(v, p, r) for v, p, r in zip(local_video_ids(rel), paths, rel, strict=True)]
+
+
+def _listed(source_dir: str):
+    """A directory → ((dir, base), (relative path, path)) per video file, listed by a worker."""
+    for path in list_video_files(source_dir):
+        rel = _relative(source_dir, path)
+        yield (source_dir, _base(rel)), (rel, path)
+
+
+def _with_ids(item):
+    """((dir, base), its files) → their records: ids as `local_video_ids` gives them."""
+    _, files = item
+    files = sorted(files)
+    for rel, path in files:
+        yield local_record(_local_id(rel, len(files)), path, rel)
+
+
+def _has_video_file(source_dir: str) -> bool:
+    """A local directory holds a video file (stops at the first); remote ones are not listed
+    on the launcher (an empty one ends the run with the per-stage summary)."""
+    if "://" in source_dir:
+        return True
+    for _, dirs, files in os.walk(source_dir):
+        dirs[:] = [d for d in dirs if not d.startswith(".")]
+        if any(PurePosixPath(f).suffix.lower() in VIDEO_EXTENSIONS and not f.startswith(".")
+               for f in files):  # fmt: skip
+            return True
+    return False
 
 
 def remote_record(meta: dict) -> dict:
@@ -214,12 +254,18 @@ class Discover(beam.PTransform):
         self._acquire_cfg, self._max, self._retry_failed = acquire_cfg, max_entries, retry_failed
 
     def _local(self, pbegin, dirs: list[str]):
-        records = [r for d in dirs for r in local_records(d)]
-        if not records:
+        """Directories are listed by the workers, not the launcher (a million files)."""
+        if not any(_has_video_file(d) for d in dirs):
             raise ValueError(
                 f"no video files ({', '.join(sorted(VIDEO_EXTENSIONS))}) under {', '.join(dirs)}"
             )
-        return pbegin | "Local" >> beam.Create(records)
+        return (
+            pbegin
+            | "Dirs" >> beam.Create(dirs)
+            | "List" >> beam.FlatMap(_listed)
+            | "ByName" >> beam.GroupByKey()
+            | "Local" >> beam.FlatMap(_with_ids)
+        )
 
     def _remote(self, pbegin, remote: list[tuple[int, str]]):
         expanded = (
