@@ -35,7 +35,7 @@ report: install ## write the HTML report OUT/report/index.html (+ one page per e
 	$(BIN)/python -m pipelines.inspect --out=$(OUT) --report $(ARGS) > /dev/null
 
 pretrain: install ## pretrain VideoBERT on OUT/corpus (ARGS='--preset paper', '--resume', '--steps N')
-	$(BIN)/python -m model.train --corpus=$(OUT)/corpus/segments.parquet --centroids=$(OUT)/kmeans/centroids.parquet --out=$(OUT)/pretrain $(ARGS)
+	$(BIN)/python -m model.train --corpus=$(OUT)/corpus --centroids=$(OUT)/kmeans/centroids.parquet --out=$(OUT)/pretrain $(ARGS)
 
 eval: install ## evaluate OUT/pretrain/final: Table 1 zero-shot verb/noun (+ baselines, leak check), forecasting, text-to-video → OUT/eval/metrics.json
 	$(BIN)/python -m model.evaluate --model=$(OUT)/pretrain/final --out=$(OUT) $(ARGS)

@@ -3,7 +3,7 @@
 python -m benchmarks                 # all
 python -m benchmarks --only frames   # one (frames, features, kmeans, punctuation, pipeline, memory,
                                      #      download, inspect, pretrain, learnability,
-                                     #      caption, clipbert)
+                                     #      caption, clipbert, scale)
 python -m benchmarks --quick         # smaller inputs
 """
 
@@ -14,7 +14,7 @@ import time
 
 BENCHES = (
     "frames", "features", "kmeans", "kmeans_quality", "punctuation", "pipeline", "memory",
-    "download", "inspect", "pretrain", "learnability", "caption", "clipbert",
+    "download", "inspect", "pretrain", "learnability", "caption", "clipbert", "scale",
 )  # fmt: skip
 
 

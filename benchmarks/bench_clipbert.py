@@ -159,7 +159,9 @@ def main(
     side = side or (224 if gpu else 64)
     steps = 2 if quick else (10 if gpu else 3)
     lines = throughput(side, batch, steps, workers=8 if gpu else 2)
-    if not (Path(out, "corpus", "segments.parquet").exists() and Path(out, "sample").is_dir()):
+    if not (
+        list(Path(out, "corpus").glob("segments-*-of-*.parquet")) and Path(out, "sample").is_dir()
+    ):
         lines.append(f"  (no sample corpus under {out}: `make corpus` for the retrieval part)")
     elif not (gpu or quick):  # two 1000-step trainings of ResNet-50: hours on 2 CPU cores
         lines.append("  (retrieval part: on a GPU, or --quick for 30 steps each)")

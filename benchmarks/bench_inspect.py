@@ -22,7 +22,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from PIL import Image
 
-from schemas import CLIPS, FEATURES, SEGMENTS, SENTENCES, STATUS, TOKENS, VIDEOS
+from schemas import CLIPS, FEATURES, SEGMENTS, SENTENCES, STATUS, TOKENS, VIDEOS, layout
 from stages.video.kmeans import CentroidTree
 
 K, DEPTH, DIM = 12, 4, 1024
@@ -51,7 +51,8 @@ def write_corpus(out: Path, videos: int, clips: int, seed: int = 0) -> None:
     (out / "kmeans").mkdir()
     (out / "corpus").mkdir()
     records = [{"video_id": v, "source": "local", "duration_s": clips * 1.5} for v in ids]
-    pq.write_table(pa.Table.from_pylist(records, schema=VIDEOS), out / "discover/videos.parquet")
+    (out / "discover/videos").mkdir()
+    pq.write_table(pa.Table.from_pylist(records, schema=VIDEOS), layout.videos_path(str(out), 0))
     pq.write_table(_tree(rng), out / "kmeans/centroids.parquet")
     segments = []
     for v in ids:
@@ -79,12 +80,16 @@ def write_corpus(out: Path, videos: int, clips: int, seed: int = 0) -> None:
                              "text_token_ids", "sentence_index")}, "segment_index": i,
                              "num_segments": len(sentences), "first_clip": 2 * i,
                              "visual_tokens": tokens[2 * i : 2 * i + 2].tolist()})  # fmt: skip
-    pq.write_table(pa.Table.from_pylist(segments, schema=SEGMENTS), out / "corpus/segments.parquet")
+    pq.write_table(
+        pa.Table.from_pylist(segments, schema=SEGMENTS), layout.corpus_path(str(out), 0, 1)
+    )
     for stage in ("discover", "frames", "features", "tokens", "sentences", "corpus"):
         rows = [{"video_id": v, "stage": stage, "status": "ok" if i % 50 else "corrupt_media",
                  "error_message": None if i % 50 else "Invalid data", "items": clips,
                  "seconds": 1.0} for i, v in enumerate(ids)]  # fmt: skip
-        pq.write_table(pa.Table.from_pylist(rows, schema=STATUS), out / stage / "status.parquet")
+        (out / stage / "status").mkdir(exist_ok=True)
+        table = pa.Table.from_pylist(rows, schema=STATUS)
+        pq.write_table(table, layout.status_path(str(out), stage, 0))
 
 
 def _inspect(out: Path, report: bool) -> tuple[float, float]:

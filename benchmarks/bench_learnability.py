@@ -11,6 +11,7 @@ the train segments' (visual token, word) co-occurrences, the ceiling the corpus 
     OUT=out python -m benchmarks.bench_learnability
 """
 
+import glob
 import os
 import tempfile
 import time
@@ -33,14 +34,15 @@ def ensure_corpus(out: str) -> str:
     from pipelines.corpus import run
 
     out = os.path.join(".bench-cache", "learnability-out")
-    if not os.path.exists(os.path.join(out, "corpus", "segments.parquet")):
+    if not glob.glob(os.path.join(out, "corpus", "segments-*-of-*.parquet")):
         run([f"--out={out}"])
     return out
 
 
 def counting_baseline(out: str, examples: list[dict], verbs: list[str], nouns: list[str]):
     """Top-1 of naive Bayes on (visual token, word) co-occurrence in train segments."""
-    segments = pq.read_table(os.path.join(out, "corpus", "segments.parquet")).to_pylist()
+    shards = sorted(glob.glob(os.path.join(out, "corpus", "segments-*-of-*.parquet")))
+    segments = [r for path in shards for r in pq.read_table(path).to_pylist()]
     counts = {"verb": defaultdict(Counter), "noun": defaultdict(Counter)}
     for s in segments:
         if s["split"] != "train" or not s["text"]:
@@ -72,7 +74,7 @@ def main(quick: bool = False) -> list[str]:
     del quick  # the check is the default `make pretrain` itself (~1 min): nothing to shrink
     start = time.monotonic()
     train.main(
-        [f"--corpus={out}/corpus/segments.parquet", f"--centroids={out}/kmeans/centroids.parquet",
+        [f"--corpus={out}/corpus", f"--centroids={out}/kmeans/centroids.parquet",
          f"--out={work}"]
     )  # fmt: skip
     trained = time.monotonic() - start

@@ -10,14 +10,13 @@ import time
 
 import numpy as np
 import pyarrow as pa
-from apache_beam.io.filesystems import FileSystems
 
 from benchmarks.common import row
-from pipelines.corpus import configs, run
-from pipelines.options import CorpusOptions, resolve
-from schemas import SEGMENTS, TOKENS
+from pipelines.corpus import run
+from pipelines.options import CorpusOptions, configs, resolve
+from schemas import SEGMENTS, TOKENS, VIDEOS, layout
 from stages.corpus.segments import video_segments
-from stages.store.files import read_table, write_table
+from stages.store.files import read_parts, write_table
 from stages.store.stage import StageStore
 from stages.video import kmeans as km
 from stages.video.features import ExtractFeaturesFn
@@ -26,8 +25,9 @@ from stages.video.tokens import tokens_row
 
 def _plain(o: CorpusOptions) -> None:
     """The corpus DAG's work as a plain loop over the same stage functions."""
-    frames_cfg, features_cfg, kmeans_cfg = configs(o)
-    videos = read_table(FileSystems.join(o.out, "discover", "videos.parquet")).to_pylist()
+    cfg = configs(o)
+    frames_cfg, features_cfg, kmeans_cfg = cfg.frames, cfg.features, cfg.kmeans
+    videos = read_parts(layout.videos_glob(o.out), VIDEOS).to_pylist()
     fn = ExtractFeaturesFn(o.out, frames_cfg, features_cfg)
     fn.setup()
     for video in videos:
@@ -50,7 +50,7 @@ def _plain(o: CorpusOptions) -> None:
         segments += video_segments(tok, [], video["split"], o.segment_tokens)  # as Beam: no text
     write_table(
         pa.Table.from_pylist(segments, schema=SEGMENTS),
-        FileSystems.join(o.out, "corpus", "segments.parquet"),
+        layout.corpus_path(o.out, 0, 1),
     )
 
 

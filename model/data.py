@@ -1,4 +1,4 @@
-"""Pretraining examples from the SEGMENTS corpus (OUT/corpus/segments.parquet).
+"""Pretraining examples from the SEGMENTS corpus (the shards OUT/corpus/segments-*.parquet).
 
 Three regimes, as in the paper:
     text        [CLS] text [SEP]                MLM on the sentence(s)
@@ -17,18 +17,19 @@ Example i of step s depends only on (seed, s, i): `np.random.default_rng([seed, 
 resumed run and every DDP rank rebuild exactly the examples they need.
 """
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.parquet as pq
 import torch
 
 from model.config import VideoBertConfig
 from model.modeling import IGNORE
+from schemas import SEGMENTS, layout
+from schemas import io as sio
 
 TEXT, VIDEO, TEXT_VIDEO = 0, 1, 2
 REGIMES = ("text", "video", "text_video")
@@ -41,24 +42,110 @@ class Segment:
     visual: tuple[int, ...]  # leaf ids in [0, k**depth)
 
 
-def load_segments(
-    path: str | Path, splits: Sequence[str] | None = ("train",)
-) -> dict[str, list[Segment]]:
-    """{video_id: its segments in segment order} for rows whose split is in `splits` (None: all),
-    videos sorted by id."""
-    table = pq.read_table(path)
-    missing = set(COLUMNS) - set(table.column_names)
+class Corpus:
+    """The segments of a corpus as flat arrays, videos sorted by id, segments in order.
+
+    What pretraining holds per rank: for every segment of the chosen splits, its text and visual
+    token ids (int32 values + int64 offsets: ~4 bytes per token + 16 per segment) and one int32
+    video index; the video ids once each. No Python object per segment (about 1.3 GB for the
+    paper's ~20M segments of ~16 visual + ~12 text tokens)."""
+
+    def __init__(self, video_ids, video_of, text_offsets, text, visual_offsets, visual):
+        self.video_ids: list[str] = list(video_ids)
+        self.video_of = np.asarray(video_of, np.int32)  # (n_segments,) video index
+        self.text_offsets, self.text = (
+            np.asarray(text_offsets, np.int64),
+            np.asarray(text, np.int32),
+        )
+        self.visual_offsets = np.asarray(visual_offsets, np.int64)
+        self.visual = np.asarray(visual, np.int32)
+        n = len(self.video_ids)
+        self.video_start = np.searchsorted(self.video_of, np.arange(n + 1)).astype(np.int64)
+        self._index = {v: i for i, v in enumerate(self.video_ids)}
+
+    @classmethod
+    def from_table(cls, table: pa.Table) -> "Corpus":
+        """From SEGMENTS columns (any row order)."""
+        table = table.sort_by([("video_id", "ascending"), ("segment_index", "ascending")])
+        ids = table["video_id"].combine_chunks()
+        encoded = pc.dictionary_encode(ids) if len(ids) else None  # sorted: ids in order
+        video_ids = encoded.dictionary.to_pylist() if encoded is not None else []
+        video_of = encoded.indices.to_numpy() if encoded is not None else np.zeros(0, np.int32)
+        text_offsets, text = _flat(table["text_token_ids"])
+        visual_offsets, visual = _flat(table["visual_tokens"])
+        return cls(video_ids, video_of, text_offsets, text, visual_offsets, visual)
+
+    @classmethod
+    def from_videos(cls, videos: Mapping[str, Sequence[Segment]]) -> "Corpus":
+        rows = [
+            {"video_id": v, "segment_index": i, "text_token_ids": list(s.text),
+             "visual_tokens": list(s.visual)}
+            for v, segs in videos.items() for i, s in enumerate(segs)
+        ]  # fmt: skip
+        schema = pa.schema([SEGMENTS.field(c) for c in COLUMNS if c != "split"])
+        return cls.from_table(pa.Table.from_pylist(rows, schema=schema))
+
+    def __len__(self) -> int:
+        return len(self.video_ids)
+
+    def __iter__(self):
+        return iter(self.video_ids)
+
+    def __getitem__(self, video_id: str) -> list[Segment]:
+        v = self._index[video_id]
+        return [self.segment(g) for g in range(self.video_start[v], self.video_start[v + 1])]
+
+    def text_of(self, g: int) -> np.ndarray:
+        return self.text[self.text_offsets[g] : self.text_offsets[g + 1]]
+
+    def visual_of(self, g: int) -> np.ndarray:
+        return self.visual[self.visual_offsets[g] : self.visual_offsets[g + 1]]
+
+    def segment(self, g: int) -> Segment:
+        return Segment(tuple(self.text_of(g).tolist()), tuple(self.visual_of(g).tolist()))
+
+
+def _flat(column: pa.ChunkedArray) -> tuple[np.ndarray, np.ndarray]:
+    """(offsets, values) of a list<int32> column, nulls as empty lists."""
+    lists = column.combine_chunks() if column.num_chunks else pa.array([], column.type)
+    lengths = pc.list_value_length(lists).fill_null(0).to_numpy(zero_copy_only=False)
+    offsets = np.concatenate([[0], np.cumsum(lengths, dtype=np.int64)])
+    values = pc.list_flatten(lists).to_numpy(zero_copy_only=False)
+    return offsets, values
+
+
+def corpus_files(path: str | Path) -> list[str]:
+    """The shards of a corpus: OUT/corpus (or OUT), a glob, or one Parquet file; local/gs://."""
+    path = str(path).rstrip("/")
+    if "*" in path:
+        files = sio.glob(path)
+    elif path.endswith(".parquet"):
+        files = [path]
+    else:
+        root = path if path.endswith("/corpus") else layout.corpus_dir(path)
+        files = sio.glob(layout.join(root, "segments-*-of-*.parquet"))
+    if not files:
+        raise FileNotFoundError(f"no corpus shards at {path}: run `make corpus` first")
+    return files
+
+
+def load_segments(path: str | Path, splits: Sequence[str] | None = ("train",)) -> Corpus:
+    """The corpus rows whose split is in `splits` (None: all), streamed shard by shard in
+    record batches (only the token columns are kept, as Arrow arrays, then flat numpy)."""
+    files = corpus_files(path)
+    schema = sio.read_schema(files[0])
+    missing = set(COLUMNS) - set(schema.names)
     if missing:
-        raise ValueError(f"{path}: not a SEGMENTS table (missing columns {sorted(missing)})")
-    table = table.select(COLUMNS)
-    if splits is not None:
-        table = table.filter(pc.is_in(table["split"], pa.array(list(splits), pa.string())))
-    table = table.sort_by([("video_id", "ascending"), ("segment_index", "ascending")])
-    videos: dict[str, list[Segment]] = {}
-    for row in table.to_pylist():
-        segment = Segment(tuple(row["text_token_ids"] or ()), tuple(row["visual_tokens"] or ()))
-        videos.setdefault(row["video_id"], []).append(segment)
-    return videos
+        raise ValueError(f"{files[0]}: not a SEGMENTS table (missing columns {sorted(missing)})")
+    wanted = pa.array(list(splits), pa.string()) if splits is not None else None
+    batches = []
+    for batch in sio.iter_batches(files, COLUMNS):
+        if wanted is not None:
+            batch = batch.filter(pc.is_in(batch["split"], wanted))
+        batches.append(batch.select(COLUMNS[:-1]))
+    names = COLUMNS[:-1]
+    table = pa.Table.from_batches(batches, pa.schema([SEGMENTS.field(c) for c in names]))
+    return Corpus.from_table(table)
 
 
 def encode(
@@ -138,26 +225,29 @@ def truncate(text: list[int], visual: list[int], budget: int) -> tuple[list[int]
     return text, visual
 
 
-def log_unigram_prior(videos: dict[str, list[Segment]], config: VideoBertConfig) -> torch.Tensor:
+def log_unigram_prior(corpus: Corpus, config: VideoBertConfig) -> torch.Tensor:
     """(V,) log frequency of every joint-vocabulary id in the corpus (+0.01 each): a start
     for the MLM decoder bias, so training doesn't first spend its steps learning that the 30k
     WordPieces the corpus never uses are unlikely (centred visual embeddings cannot raise every
     visual token together; only the bias can)."""
+    corpus = corpus if isinstance(corpus, Corpus) else Corpus.from_videos(corpus)
     counts = np.full(config.vocab_size, 0.01)
-    for segments in videos.values():
-        for segment in segments:
-            np.add.at(counts, np.asarray(segment.text, dtype=np.int64), 1)
-            np.add.at(counts, config.visual_id(np.asarray(segment.visual, dtype=np.int64)), 1)
+    counts += np.bincount(corpus.text.astype(np.int64), minlength=config.vocab_size)[
+        : config.vocab_size
+    ]
+    visual = config.visual_id(corpus.visual.astype(np.int64))
+    counts += np.bincount(visual, minlength=config.vocab_size)[: config.vocab_size]
     counts[config.special_ids()] = 0.01
     return torch.from_numpy(np.log(counts / counts.sum())).float()
 
 
 class PretrainingData:
-    """Deterministic example builder over {video_id: segments} (see the module docstring)."""
+    """Deterministic example builder over a `Corpus` (or {video_id: segments}); see the module
+    docstring. Sampling pools are arrays of global segment indices, in (video, segment) order."""
 
     def __init__(
         self,
-        videos: dict[str, list[Segment]],
+        videos: Corpus | Mapping[str, Sequence[Segment]],
         config: VideoBertConfig,
         max_len: int = 128,
         seed: int = 0,
@@ -167,51 +257,57 @@ class PretrainingData:
         regime_weights: Sequence[float] = (1.0, 1.0, 1.0),
         text_video_mask_prob: float | None = None,
     ):
-        self.videos = [videos[v] for v in sorted(videos)]
-        self.video_ids = sorted(videos)
+        corpus = videos if isinstance(videos, Corpus) else Corpus.from_videos(videos)
+        self.corpus, self.video_ids = corpus, corpus.video_ids
         self.config, self.max_len, self.seed, self.mask_prob = config, max_len, seed, mask_prob
         self.max_concat, self.max_subsample = max_concat, max_subsample
         self.text_video_mask_prob = (
             mask_prob if text_video_mask_prob is None else text_video_mask_prob
         )
+        has_text = np.diff(corpus.text_offsets) > 0
+        has_visual = np.diff(corpus.visual_offsets) > 0
         self.starts = {
-            TEXT: self._starts(lambda s: bool(s.text)),
-            VIDEO: self._starts(lambda s: bool(s.visual)),
-            TEXT_VIDEO: self._starts(lambda s: bool(s.text and s.visual)),
+            TEXT: np.flatnonzero(has_text),
+            VIDEO: np.flatnonzero(has_visual),
+            TEXT_VIDEO: np.flatnonzero(has_text & has_visual),
         }
-        self.visual_starts: dict[int, list[int]] = {}
-        for v, s in self.starts[VIDEO]:
-            self.visual_starts.setdefault(v, []).append(s)
-        self.visual_videos = sorted(self.visual_starts)
+        video_pool = self.starts[VIDEO]
+        self.visual_videos = np.unique(corpus.video_of[video_pool]).tolist()
+        bounds = np.searchsorted(corpus.video_of[video_pool], [*self.visual_videos, len(corpus)])
+        self.visual_starts = {
+            u: video_pool[bounds[k] : bounds[k + 1]] for k, u in enumerate(self.visual_videos)
+        }
         if len(self.visual_videos) < 2:  # no other video to draw a negative from
-            self.starts[TEXT_VIDEO] = []
-        weights = np.array([w if self.starts[r] else 0.0 for r, w in enumerate(regime_weights)])
+            self.starts[TEXT_VIDEO] = self.starts[TEXT_VIDEO][:0]
+        weights = np.array(
+            [w if len(self.starts[r]) else 0.0 for r, w in enumerate(regime_weights)]
+        )
         if weights.sum() <= 0:
             raise ValueError("no usable segments: every regime is empty (or has weight 0)")
         self.regime_p = weights / weights.sum()
 
-    def _starts(self, keep) -> list[tuple[int, int]]:
-        videos = enumerate(self.videos)
-        return [(v, s) for v, segs in videos for s, seg in enumerate(segs) if keep(seg)]
-
-    def _window(self, v: int, s: int, n: int) -> tuple[list[int], list[int]]:
-        """Text and visual tokens of segments s..s+n-1 of video v, stopping before max_len."""
+    def _window(self, g: int, n: int) -> tuple[list[int], list[int]]:
+        """Text and visual tokens of segments g..g+n-1 of g's video, stopping before max_len."""
+        c = self.corpus
+        end = min(g + n, int(c.video_start[c.video_of[g] + 1]))
         text, visual = [], []
-        for seg in self.videos[v][s : s + n]:
-            grown = len(text) + len(visual) + len(seg.text) + len(seg.visual)
+        for k in range(g, end):
+            seg_text, seg_visual = c.text_of(k).tolist(), c.visual_of(k).tolist()
+            grown = len(text) + len(visual) + len(seg_text) + len(seg_visual)
             if (text or visual) and grown > self.max_len:
                 break
-            text += seg.text
-            visual += seg.visual
+            text += seg_text
+            visual += seg_visual
         return text, visual
 
     def example(self, step: int, i: int) -> dict:
         rng = np.random.default_rng([self.seed, step, i])
         regime = int(rng.choice(3, p=self.regime_p))
         pool = self.starts[regime]
-        v, s = pool[int(rng.integers(len(pool)))]
+        g = int(pool[int(rng.integers(len(pool)))])
+        v = int(self.corpus.video_of[g])
         n = int(rng.integers(1, self.max_concat + 1))
-        text, visual = self._window(v, s, n)
+        text, visual = self._window(g, n)
         aligned = IGNORE
         if regime == TEXT:
             visual = []
@@ -223,7 +319,7 @@ class PretrainingData:
                 u = self.visual_videos[int(rng.integers(len(self.visual_videos) - 1))]
                 u = self.visual_videos[-1] if u == v else u  # uniform over the others
                 starts = self.visual_starts[u]
-                visual = self._window(u, starts[int(rng.integers(len(starts)))], n)[1]
+                visual = self._window(int(starts[int(rng.integers(len(starts)))]), n)[1]
         visual = subsample(visual, rng, self.max_subsample)
         both = bool(text) and bool(visual)
         text, visual = truncate(text, visual, self.max_len - 2 - both)

@@ -26,9 +26,11 @@ import os
 from dataclasses import asdict, dataclass
 
 import numpy as np
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import torch
 
+from model.data import corpus_files
 from model.forecast import CountBaselines, forecasting, text_to_video
 from model.init import LOCAL_MINILM, RANDOM
 from model.modeling import VideoBertForPreTraining
@@ -37,6 +39,7 @@ from model.table import table
 from model.words import lemma
 from model.youcook import labelled, read_annotations, vocabularies
 from model.zeroshot import Candidates, SlotScorer, zero_shot
+from schemas import io as sio
 from schemas import layout
 from schemas.text import load_tokenizer
 
@@ -83,7 +86,8 @@ def clips_in(tokens: dict, start: float, end: float) -> list[int]:
 def read_tokens(out: str, video_id: str) -> dict | None:
     path = layout.data_path(out, "tokens", video_id)
     try:
-        return pq.read_table(path).to_pylist()[0]
+        with sio.open_input(path) as f:
+            return pq.read_table(f).to_pylist()[0]
     except (FileNotFoundError, OSError, IndexError):
         return None
 
@@ -105,7 +109,8 @@ class SpanTokens:
 def sample_world_examples(out: str, split: str = "heldout", max_visual: int = 32) -> tuple:
     """Labelled clips of the sample world's held-out actions, its verb/noun vocabularies, the
     training actions' labels (for the most-frequent baselines) and the held-out video ids."""
-    truth = pq.read_table(layout.ground_truth_path(out)).to_pylist()
+    with sio.open_input(layout.ground_truth_path(out)) as f:
+        truth = pq.read_table(f).to_pylist()
     vocab = {"verb": sorted({a["verb"] for a in truth}), "noun": sorted({a["noun"] for a in truth})}
     train = {w: [[a[w]] for a in truth if a["split"] != split] for w in ("verb", "noun")}
     span_tokens, examples = SpanTokens(out, max_visual), []
@@ -205,30 +210,46 @@ def _lemmatised(vocab: dict[str, list[str]]) -> dict[str, list[str]]:
     return {w: sorted({lemma(x, w.upper()) for x in words}) for w, words in vocab.items()}
 
 
+def heldout_and_baselines(files: list[str]) -> tuple[list[dict], CountBaselines, set[str]]:
+    """The held-out segments (rows, in (video_id, segment_index) order), the count baselines of
+    the other segments' visual tokens and those segments' video ids, streaming the shards batch
+    by batch (only the held-out rows are kept)."""
+    heldout, train_ids = [], set()
+
+    def train_sequences():
+        for batch in sio.iter_batches(files):
+            is_heldout = pc.fill_null(pc.equal(batch["split"], "heldout"), False)
+            heldout.extend(batch.filter(is_heldout).to_pylist())
+            rest = batch.filter(pc.invert(is_heldout))
+            train_ids.update(rest["video_id"].to_pylist())
+            yield from rest["visual_tokens"].to_pylist()
+
+    base = CountBaselines(train_sequences())
+    heldout.sort(key=lambda s: (s["video_id"], s["segment_index"]))
+    return heldout, base, train_ids
+
+
 def evaluate(cfg: EvalConfig) -> dict:
     model, tokenizer = load(cfg.model, cfg.device, cfg.tokenizer)
     pred = Predictor(model, cfg.batch_size)
-    seg_path = layout.corpus_path(cfg.out)
+    seg_path = layout.corpus_glob(cfg.out)
     try:
-        segments = pq.read_table(seg_path).to_pylist()
+        heldout, base, train_ids = heldout_and_baselines(corpus_files(cfg.out))
     except (FileNotFoundError, OSError) as e:
         raise SystemExit(f"no corpus at {seg_path} ({e}): run `make corpus` first") from e
-    heldout = [s for s in segments if s["split"] == "heldout"]
-    train = [s for s in segments if s["split"] != "heldout"]
-    base = CountBaselines([s["visual_tokens"] for s in train])
     bert_name = bert_prior_name(cfg.bert_prior, model)
     metrics = {"model": cfg.model, "corpus": seg_path, "heldout_segments": len(heldout)}
     metrics["bert_prior"] = bert_name
     bert = load_text_bert(bert_name, tokenizer, cfg.device, cfg.batch_size) if bert_name else None
 
     datasets = {}
-    if os.path.exists(layout.ground_truth_path(cfg.out)):
+    if sio.exists(layout.ground_truth_path(cfg.out)):
         datasets["sample_world"] = sample_world_examples(cfg.out, max_visual=cfg.max_visual)
     if cfg.youcook2:
         yc2_out = cfg.youcook2_out or cfg.out
         datasets["youcook2"] = youcook2_examples(cfg.youcook2, yc2_out, cfg.max_visual)
     eval_ids = {name: d[3] for name, d in datasets.items()}
-    metrics["leaks"] = leak_warnings({s["video_id"] for s in train}, eval_ids)
+    metrics["leaks"] = leak_warnings(train_ids, eval_ids)
     zs = {}
     for name, (examples, vocab, train_labels, _) in datasets.items():
         verbs = Candidates.open_vocabulary(tokenizer, vocab["verb"], "VERB")
@@ -267,11 +288,8 @@ def main(argv=None) -> dict:
         a.model, a.out, a.youcook2, a.youcook2_out, a.bert_prior, a.batch_size, device=a.device
     )
     metrics = evaluate(cfg)
-    path = a.metrics or os.path.join(cfg.out, "eval", "metrics.json")
-    os.makedirs(os.path.dirname(path), exist_ok=True)
-    with open(path + ".tmp", "w") as f:
-        json.dump(metrics, f, indent=2)
-    os.replace(path + ".tmp", path)
+    path = a.metrics or layout.join(cfg.out, "eval", "metrics.json")
+    sio.write_bytes(path, json.dumps(metrics, indent=2).encode())
     print(table(metrics))
     print(f"wrote {path}")
     return metrics

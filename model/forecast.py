@@ -16,6 +16,7 @@ tokens for the transition), backed off to the unigram ranking.
 """
 
 from collections import Counter, defaultdict
+from collections.abc import Iterable
 
 import numpy as np
 import torch
@@ -45,16 +46,18 @@ def hits(ranked: list[list[int]], targets: list[int], ks=TOPK) -> dict[str, floa
 class CountBaselines:
     """Unigram and bigram rankings of visual tokens from training token sequences."""
 
-    def __init__(self, sequences: list[list[int]], k: int = max(TOPK)):
+    def __init__(self, sequences: Iterable[list[int]], k: int = max(TOPK)):
+        """One pass over `sequences` (a generator streaming the corpus shards will do)."""
         self.k = k
-        counts = Counter(t for s in sequences for t in s)
-        self.unigram = [t for t, _ in counts.most_common()]
+        counts = Counter()
         self.bigram, self.transition = defaultdict(Counter), defaultdict(Counter)
         for s in sequences:
+            counts.update(s)
             for a, b in zip(s[:-1], s[1:], strict=True):
                 self.bigram[a][b] += 1
                 if a != b:
                     self.transition[a][b] += 1
+        self.unigram = [t for t, _ in counts.most_common()]
 
     def _ranked(self, counter: Counter, exclude: int | None = None) -> list[int]:
         ranked = [t for t, _ in counter.most_common() if t != exclude][: self.k]

@@ -45,6 +45,7 @@ from transformers import BertConfig, BertForPreTraining
 
 from model.config import VideoBertConfig
 from model.modeling import VideoBertForPreTraining
+from schemas import io as sio
 from schemas.tree import read_tree
 
 log = logging.getLogger(__name__)
@@ -70,7 +71,8 @@ def read_centroids(path: str | Path) -> tuple[np.ndarray, int, int]:
     """(leaf centroids (k**depth, dim) in leaf-id order, k, depth) from a CENTROIDS Parquet; an
     empty leaf takes its nearest ancestor's centroid."""
     try:
-        tree = read_tree(path)
+        with sio.open_input(str(path)) as f:
+            tree = read_tree(f)
     except ValueError as e:
         raise ValueError(f"{path}: {e}; not a CENTROIDS table (kmeans stage)") from e
     return tree.filled_leaf_centroids(), tree.k, tree.depth

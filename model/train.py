@@ -1,6 +1,6 @@
 """`make pretrain`: VideoBERT pretraining on the segment corpus.
 
-    python -m model.train --corpus OUT/corpus/segments.parquet \
+    python -m model.train --corpus OUT/corpus \
         --centroids OUT/kmeans/centroids.parquet --out OUT/pretrain [--preset small|paper]
         [--resume] [--<any preset field> VALUE ...]
     torchrun --nproc_per_node 8 -m model.train ...      # DDP: every rank builds its own examples
@@ -335,7 +335,7 @@ def _boolean(text: str) -> bool:
 
 def parse_args(argv=None) -> tuple[argparse.Namespace, Preset]:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--corpus", required=True, help="OUT/corpus/segments.parquet")
+    parser.add_argument("--corpus", required=True, help="OUT/corpus (its shards; local or gs://)")
     parser.add_argument("--centroids", required=True, help="OUT/kmeans/centroids.parquet")
     parser.add_argument("--out", required=True, help="OUT/pretrain")
     parser.add_argument("--preset", choices=sorted(PRESETS), default="small")

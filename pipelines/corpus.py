@@ -1,295 +1,287 @@
-"""The corpus DAG: discover → transcripts → sentences ┐
-                             → frames+features → kmeans → tokens → corpus.
+"""The corpus DAG, one labelled chain:
+
+    discover → filter → download → transcripts → sentences ┐
+                                 → frames+features → kmeans → tokens → corpus
 
     python -m pipelines.corpus --out=out                       # the sample world, offline
     python -m pipelines.corpus --source_dir=~/videos --out=out # your own videos
     python -m pipelines.corpus --stages=kmeans,tokens,corpus   # rerun some stages from disk
 
-Every stage reads its inputs from the PCollections of earlier stages in the same run, or,
-when those stages are not run, from their outputs on disk under --out.
+`CHAIN` lists the stages in DAG order. Each is either run (its `run` consumes the PCollections of
+earlier stages) or, when a later stage needs it but it is not run, read from its outputs under
+--out inside the pipeline (`read`: its status parts joined to the discovered videos, or its own
+table). The launcher builds the graph from the options alone: it lists no outputs and embeds
+no rows.
 """
 
 import logging
 import sys
 import time
+from collections.abc import Callable
+from dataclasses import dataclass
 
 import apache_beam as beam
-from apache_beam.io.filesystems import FileSystems
 from apache_beam.options.pipeline_options import DirectOptions, PipelineOptions, StandardOptions
 
 from pipelines import dataflow  # dataflow: --gpu_type/--verbose, checks, GPU hints
-from pipelines.options import CorpusOptions, resolve
-from schemas import USABLE
+from pipelines.options import Configs, CorpusOptions, configs, resolve
+from schemas import USABLE, VIDEOS, layout
 from stages.acquire.discover import Discover
 from stages.acquire.download import Download, ReadDownloadedFn
 from stages.acquire.filter import FilterVideos
 from stages.corpus.segments import BuildCorpus, upstream_status
-from stages.store.files import read_table
-from stages.store.stage import CarryStatusFn, PartitionFinishedFn, StageStore
-from stages.store.status import WriteStatus, summarize
-from stages.text.sentences import SentencesConfig, SplitSentences
-from stages.text.transcripts import FetchTranscripts, TranscriptsConfig
+from stages.store.files import match, read_parts
+from stages.store.stage import (
+    CarryStatusFn,
+    ReadParts,
+    SkipFinished,
+    StageStore,
+    WithPrevious,
+)
+from stages.store.status import WriteStatus, status_counts
+from stages.text.sentences import SplitSentences
+from stages.text.transcripts import FetchTranscripts
 from stages.video import kmeans as km
-from stages.video.features import ExtractS3DFeatures, FeaturesConfig, stage_fingerprints
-from stages.video.frames import FramesConfig
+from stages.video.features import ExtractS3DFeatures, stage_fingerprints
 from stages.video.tokens import AssignVisualTokens
 
 log = logging.getLogger("pipelines.corpus")
 
-
-def configs(o: CorpusOptions):
-    frames_cfg = FramesConfig(
-        fps=o.fps,
-        clip_frames=o.clip_frames,
-        side=o.side,
-        max_pixels=o.max_pixels,
-        timeout_s=o.decode_timeout_s,
-    )
-    features_cfg = FeaturesConfig(
-        weights=o.weights,
-        device=o.device,
-        batch_size=o.batch_size,
-        seed=o.seed,
-        processes=dataflow.model_callers(o),  # dataflow: torch threads sized on the worker
-    )
-    kmeans_cfg = km.KMeansConfig(
-        k=o.kmeans_k,
-        depth=o.kmeans_depth,
-        niter=o.kmeans_niter,
-        seed=o.seed,
-        sample_size=o.kmeans_sample,
-        sample_per_leaf=o.kmeans_sample_per_leaf,
-        top_levels=o.kmeans_top_levels,
-        too_few=o.kmeans_too_few,
-        device=o.device,
-    )
-    return frames_cfg, features_cfg, kmeans_cfg
+EXIT_NOTHING_TO_CLUSTER = 3  # README: no video reached k-means (the summary says why)
 
 
-def text_configs(o: CorpusOptions) -> tuple[TranscriptsConfig, SentencesConfig]:
-    from stages.text.youtube_transcripts import YouTubeTranscriptConfig
-
-    languages = tuple(lang.strip() for lang in o.transcript_languages.split(",") if lang.strip())
-    youtube = YouTubeTranscriptConfig(
-        languages=languages,
-        proxy_http=o.youtube_proxy,
-        proxy_https=o.youtube_proxy,
-        min_interval_s=o.youtube_min_interval_s,
-        wall_clock_s=o.transcript_timeout_s,
-        allow_private_hosts=o.allow_private_hosts,
-        cookies=o.cookies,
-    )
-    transcripts = TranscriptsConfig(source=o.transcripts, languages=languages, youtube=youtube)
-    sentences = SentencesConfig(
-        splitter=o.sentence_splitter,
-        punctuation_model=o.punctuation_model,
-        device=o.device,
-        batch_size=o.punctuation_batch_size,
-        pause_s=o.pause_s,
-        max_words=o.max_sentence_words,
-        tokenizer=o.tokenizer,
-    )
-    return transcripts, sentences
+class NothingToCluster(SystemExit):
+    pass
 
 
-def _load_rows(out: str, stage: str, video_ids: set[str] | None = None) -> list[dict]:
-    path = (
-        StageStore(out, stage).status_path
-        if stage != "discover"
-        else FileSystems.join(out, "discover", "videos.parquet")
-    )
-    if not FileSystems.exists(path):
-        raise FileNotFoundError(f"{path} is missing: run the '{stage}' stage first")
-    rows = read_table(path).to_pylist()
-    return [r for r in rows if video_ids is None or r["video_id"] in video_ids]
+class Build:
+    """The named PCollections of one pipeline: each stage's outputs, made on first use by
+    running the stage (when requested) or reading what it wrote before."""
 
+    def __init__(self, p: beam.Pipeline, o: CorpusOptions):
+        self.p, self.o, self.out = p, o, o.out
+        self.cfg: Configs = configs(o)
+        self.requested = set(o.stages.split(","))
+        # dataflow: a dry run lists nothing on the launcher (no existence checks); the reads
+        # themselves happen inside the pipeline, so the graph is the same
+        self.launcher_io = dataflow.launcher_io(o)
+        self._made: dict[str, dict] = {}
 
-COMPUTE = frozenset(
-    {"transcripts", "sentences", "frames", "features", "kmeans", "tokens", "corpus"}
-)
-
-
-def acquire_config(o: CorpusOptions):
-    from stages.acquire.polite import RetryPolicy
-    from stages.acquire.youtube import AcquireConfig
-
-    return AcquireConfig(
-        max_height=o.max_height,
-        max_filesize_mb=o.max_filesize_mb,
-        socket_timeout_s=o.socket_timeout_s,
-        wall_clock_s=o.download_timeout_s,
-        min_interval_s=o.min_interval_s,
-        retry=RetryPolicy(deadline_s=o.download_timeout_s),
-        cookies=o.cookies,
-        proxy=o.proxy,
-        info_max_age_s=o.info_max_age_s,
-        allow_private_hosts=o.allow_private_hosts,
-    )
-
-
-def filter_config(o: CorpusOptions):
-    from stages.acquire.filter import FilterConfig, load_exclusions
-
-    return FilterConfig(
-        max_duration_s=o.max_duration_s,
-        min_duration_s=o.min_duration_s,
-        require_topic=not o.no_topic_filter,
-        exclude_ids=load_exclusions(o.exclude) if o.exclude else frozenset(),
-    )
-
-
-def _load_status(out: str, stage: str) -> dict[str, str]:
-    path = StageStore(out, stage).status_path
-    if not FileSystems.exists(path):
-        return {}
-    return {r["video_id"]: r["status"] for r in read_table(path).to_pylist()}
-
-
-def _kept(video: dict, filter_status: dict[str, str]) -> bool:
-    """Whether the filter kept `video` (videos it never saw, e.g. local ones, are kept)."""
-    return filter_status.get(video["video_id"], "ok") == "ok"
-
-
-def build(p: beam.Pipeline, o: CorpusOptions) -> None:
-    """Wire the requested stages into `p`."""
-    stages = set(o.stages.split(","))
-    out = o.out
-    frames_cfg, features_cfg, kmeans_cfg = configs(o)
-    # dataflow: a dry run reads nothing on the launcher; a stage not run is an empty input
-    launcher_io = dataflow.launcher_io(o)
-    load_rows = _load_rows if launcher_io else (lambda *_: [])
-    load_status = _load_status if launcher_io else (lambda *_: {})
-
-    if "discover" in stages:
-        from stages.acquire.sample_world import WorldConfig
-
-        world = WorldConfig(
-            n_videos=o.sample_videos,
-            seed=o.sample_seed,
-            min_duration_s=o.sample_min_duration_s,
-            max_duration_s=o.sample_max_duration_s,
-        )
-        acquire = acquire_config(o)
-        videos, _ = p | "Discover" >> Discover(
-            out, o.source, world, acquire, o.max_entries, o.retry_failed
-        )
-        ids = None
-    else:
-        records = load_rows(out, "discover")
-        ids = {r["video_id"] for r in records}
-        videos = p | "LoadVideos" >> beam.Create(records)
-
-    if "filter" in stages:
-        videos = videos | "Filter" >> FilterVideos(out, filter_config(o))
-    elif stages & {"download", *COMPUTE}:
-        videos = videos | "Kept" >> beam.Filter(_kept, load_status(out, "filter"))
-    if "download" in stages:
-        videos, download_status = videos | "Download" >> Download(
-            out, acquire_config(o), o.force, o.retry_failed
-        )
-        _ = download_status | "DownloadStatus" >> WriteStatus(StageStore(out, "download"))
-    elif stages & COMPUTE:
-        videos = videos | "Downloaded" >> beam.ParDo(ReadDownloadedFn(out))
-
-    transcripts_cfg, sentences_cfg = text_configs(o)
-    if "transcripts" in stages:
-        transcripts_status = (
-            videos
-            | "Transcripts" >> FetchTranscripts(out, transcripts_cfg, o.force, o.retry_failed)
-            | "TranscriptsStatus" >> WriteStatus(StageStore(out, "transcripts"))
-        )
-    elif "sentences" in stages:
-        transcripts_status = p | "LoadTranscripts" >> beam.Create(
-            load_rows(out, "transcripts", ids)
-        )
-    if "sentences" in stages:
-        sentences_status = (
-            transcripts_status
-            | "Sentences"
-            >> SplitSentences(out, sentences_cfg, videos, o.force).with_resource_hints(
-                **dataflow.gpu_hints(o, "sentences")  # dataflow: GPU right-fitting
+    def __getitem__(self, key: str):
+        spec = PRODUCER[key]
+        if spec.name not in self._made:
+            run = spec.name in self.requested
+            with_label = LABELS.get((spec.name, run)) or (
+                f"{'' if run else 'Read'}{spec.name.capitalize()}"
             )
-            | "SentencesStatus" >> WriteStatus(StageStore(out, "sentences"))
-        )
-    elif "corpus" in stages:
-        path = StageStore(out, "sentences").status_path
-        rows = load_rows(out, "sentences", ids) if launcher_io and FileSystems.exists(path) else []
-        if not rows:
-            log.warning("no sentences under %s: the corpus will be video-only", out)
-        sentences_status = p | "LoadSentences" >> beam.Create(rows)
+            self._made[spec.name] = (spec.run if run else spec.read)(self, with_label)
+        return self._made[spec.name][key]
 
-    if stages & {"frames", "features"}:
-        with_features = "features" in stages
-        stage = "features" if with_features else "frames"
-        fp = stage_fingerprints(frames_cfg, features_cfg if with_features else None)[stage]
-        parts = (
-            videos
-            | "Spread" >> beam.Reshuffle()
-            | "SkipFinished"
-            >> beam.ParDo(PartitionFinishedFn(StageStore(out, stage), fp, o.force)).with_outputs(
-                "done", main="todo"
-            )
-        )
-        ext = parts.todo | "Extract" >> ExtractS3DFeatures(
-            out, frames_cfg, features_cfg if with_features else None
-        ).with_resource_hints(**dataflow.gpu_hints(o, stage))  # dataflow: GPU right-fitting
-        frames_done = (  # dataflow: a retried bundle may have written the files already
-            parts.done | "FramesDone" >> beam.ParDo(CarryStatusFn(StageStore(out, "frames")))
-            if with_features
-            else parts.done
-        )
-        frames_new = (ext.frames_status, frames_done) | "FramesAll" >> beam.Flatten()
-        _ = frames_new | "FramesStatus" >> WriteStatus(StageStore(out, "frames"))
-        if with_features:
-            features_status = (
-                (ext.features_status, parts.done)
-                | "FeaturesAll" >> beam.Flatten()
-                | "FeaturesStatus" >> WriteStatus(StageStore(out, "features"))
-            )
-    if "features" not in stages and stages & {"kmeans", "tokens"}:
-        features_status = p | "LoadFeatures" >> beam.Create(load_rows(out, "features", ids))
+    def store(self, stage: str) -> StageStore:
+        return StageStore(self.out, stage)
 
-    centroids = FileSystems.join(out, "kmeans", "centroids.parquet")
-    if "kmeans" in stages:
-        features_fp = stage_fingerprints(frames_cfg, features_cfg)["features"]
-        tree = features_status | "KMeans" >> km.FitOrLoadKMeans(
-            out, kmeans_cfg, features_fp, o.force, videos=videos
-        )
-    elif "tokens" in stages:
-        tree = p | "Centroids" >> beam.Create([centroids]) | "LoadTree" >> beam.Map(km.load_tree)
+    def exists(self, pattern: str) -> bool:
+        """Whether `pattern` matches anything; on a dry run, assumed (nothing is read)."""
+        return match(pattern) if self.launcher_io else True
 
-    if "tokens" in stages:
-        tok = features_status | "Tokens" >> AssignVisualTokens(out, tree, o.force, o.device)
-        tokens, tokens_status = (
-            tok.tokens,
-            tok.status | "TokensStatus" >> WriteStatus(StageStore(out, "tokens")),
-        )
-    elif "corpus" in stages:
-        tokens_status = p | "LoadTokensStatus" >> beam.Create(load_rows(out, "tokens", ids))
-        tokens = (
-            tokens_status
-            | "Usable" >> beam.Filter(lambda r: r["status"] in USABLE)
-            | "ReadTokens"
-            >> beam.Map(lambda r: StageStore(out, "tokens").read_data(r["video_id"]).to_pylist()[0])
+    def status(self, stage: str, label: str):
+        """The ONE reader of a stage that was not run: its status rows of the discovered videos,
+        joined inside the pipeline. Checked before any work starts: it must have run once."""
+        store = self.store(stage)
+        if not self.exists(store.status_glob):
+            raise SystemExit(f"{store.status_glob}: nothing there: run the '{stage}' stage first")
+        return (
+            self["videos"]
+            | f"{label}Status" >> WithPrevious(store)
+            | f"{label}Rows" >> beam.FlatMap(lambda pair: [pair[1]] if pair[1] else [])
         )
 
-    if "corpus" in stages:
-        built = tokens | "Corpus" >> BuildCorpus(out, videos, sentences_status, o.segment_tokens)
-        missing = (
-            tokens_status
-            | "NoTokens" >> beam.Filter(lambda r: r["status"] not in USABLE)
-            | "CorpusUpstream" >> beam.Map(upstream_status)
-        )
-        _ = (
-            (built, missing)
-            | "CorpusAll" >> beam.Flatten()
-            | "WriteCorpusStatus" >> WriteStatus(StageStore(out, "corpus"))
-        )
+
+# ---- Each stage: run it on upstream PCollections, or read its earlier outputs.
+def run_discover(b: Build, label: str) -> dict:
+    o = b.o
+    videos, _ = b.p | label >> Discover(
+        b.out, o.source, b.cfg.world, b.cfg.acquire, o.max_entries, o.retry_failed
+    )
+    return {"videos": videos}
+
+
+def read_discover(b: Build, label: str) -> dict:
+    if not b.exists(layout.videos_glob(b.out)):
+        raise SystemExit(f"{layout.videos_glob(b.out)}: nothing there: run 'discover' first")
+    return {"videos": b.p | label >> ReadParts(layout.videos_glob(b.out))}
+
+
+def run_filter(b: Build, label: str) -> dict:
+    return {"kept": b["videos"] | label >> FilterVideos(b.out, b.cfg.filter)}
+
+
+def read_filter(b: Build, label: str) -> dict:
+    """Videos the filter kept: those it judged ok, and those it never saw (local ones)."""
+    kept = (
+        b["videos"]
+        | f"{label}Status" >> WithPrevious(b.store("filter"))
+        | label
+        >> beam.FlatMap(lambda vp: [vp[0]] if vp[1] is None or vp[1]["status"] == "ok" else [])
+    )
+    return {"kept": kept}
+
+
+def run_download(b: Build, label: str) -> dict:
+    o = b.o
+    records, status = b["kept"] | label >> Download(b.out, b.cfg.acquire, o.force, o.retry_failed)
+    _ = status | f"{label}Status" >> WriteStatus(b.store("download"))
+    return {"records": records}
+
+
+def read_download(b: Build, label: str) -> dict:
+    return {"records": b["kept"] | label >> beam.ParDo(ReadDownloadedFn(b.out))}
+
+
+def run_transcripts(b: Build, label: str) -> dict:
+    o = b.o
+    fetched = b["records"] | label >> FetchTranscripts(
+        b.out, b.cfg.transcripts, o.force, o.retry_failed
+    )
+    return {"transcripts": fetched | f"{label}Status" >> WriteStatus(b.store("transcripts"))}
+
+
+def run_sentences(b: Build, label: str) -> dict:
+    split = b["transcripts"] | label >> SplitSentences(
+        b.out, b.cfg.sentences, b["records"], b.o.force
+    ).with_resource_hints(**dataflow.gpu_hints(b.o, "sentences"))  # dataflow: GPU right-fitting
+    return {"sentences": split | f"{label}Status" >> WriteStatus(b.store("sentences"))}
+
+
+def read_sentences(b: Build, label: str) -> dict:
+    """Sentences of earlier runs; none yet: every segment is video-only."""
+    if not b.exists(b.store("sentences").status_glob):
+        log.warning("no sentences under %s: the corpus will be video-only", b.out)
+        return {"sentences": b.p | label >> beam.Create([])}
+    return {"sentences": b.status("sentences", label)}
+
+
+def run_features(b: Build, label: str) -> dict:
+    """Frames and features in one pass (decode, then embed); `--stages=frames` alone decodes."""
+    with_features = "features" in b.requested
+    stage = "features" if with_features else "frames"
+    cfg = b.cfg.features if with_features else None
+    fp = stage_fingerprints(b.cfg.frames, cfg)[stage]
+    parts = (
+        b["records"]
+        | f"{label}Spread" >> beam.Reshuffle()
+        | f"{label}SkipFinished" >> SkipFinished(b.store(stage), fp, b.o.force)
+    )
+    ext = parts.todo | label >> ExtractS3DFeatures(b.out, b.cfg.frames, cfg).with_resource_hints(
+        **dataflow.gpu_hints(b.o, stage)  # dataflow: GPU right-fitting
+    )
+    frames_done = (  # dataflow: a retried bundle may have written the files already
+        parts.done
+        | "FramesPrevious" >> WithPrevious(b.store("frames"))
+        | "FramesDone" >> beam.ParDo(CarryStatusFn(b.store("frames")))
+        if with_features
+        else parts.done
+    )
+    frames = (ext.frames_status, frames_done)
+    _ = frames | "FramesAll" >> beam.Flatten() | "FramesStatus" >> WriteStatus(b.store("frames"))
+    if not with_features:
+        return {"features": None}
+    features = (ext.features_status, parts.done) | "FeaturesAll" >> beam.Flatten()
+    return {"features": features | "FeaturesStatus" >> WriteStatus(b.store("features"))}
+
+
+def run_kmeans(b: Build, label: str) -> dict:
+    fp = stage_fingerprints(b.cfg.frames, b.cfg.features)["features"]
+    fit = km.FitOrLoadKMeans(b.out, b.cfg.kmeans, fp, b.o.force, videos=b["videos"])
+    return {"tree": b["features"] | label >> fit}
+
+
+def read_kmeans(b: Build, label: str) -> dict:
+    path = layout.centroids_path(b.out)
+    if not b.exists(path):
+        raise SystemExit(f"{path} is missing: run the 'kmeans' stage first")
+    return {"tree": b.p | f"{label}Path" >> beam.Create([path]) | label >> beam.Map(km.load_tree)}
+
+
+def run_tokens(b: Build, label: str) -> dict:
+    tok = b["features"] | label >> AssignVisualTokens(b.out, b["tree"], b.o.force, b.o.device)
+    status = tok.status | f"{label}Status" >> WriteStatus(b.store("tokens"))
+    return {"tokens": tok.tokens, "tokens_status": status}
+
+
+def read_tokens(b: Build, label: str) -> dict:
+    status = b.status("tokens", label)
+    store = b.store("tokens")
+    tokens = (
+        status
+        | f"{label}Usable" >> beam.Filter(lambda r: r["status"] in USABLE)
+        | f"{label}Data" >> beam.Map(lambda r: store.read_data(r["video_id"]).to_pylist()[0])
+    )
+    return {"tokens": tokens, "tokens_status": status}
+
+
+def run_corpus(b: Build, label: str) -> dict:
+    built = b["tokens"] | label >> BuildCorpus(
+        b.out, b["videos"], b["sentences"], b.o.segment_tokens
+    )
+    missing = (
+        b["tokens_status"]
+        | "NoTokens" >> beam.Filter(lambda r: r["status"] not in USABLE)
+        | "CorpusUpstream" >> beam.Map(upstream_status)
+    )
+    status = (built, missing) | "CorpusAll" >> beam.Flatten()
+    return {"corpus": status | "CorpusStatus" >> WriteStatus(b.store("corpus"))}
+
+
+def _read_status(stage: str) -> Callable[[Build, str], dict]:
+    """A stage whose one output is its status rows (keyed by the stage's name)."""
+    return lambda b, label: {stage: b.status(stage, label)}
+
+
+@dataclass(frozen=True)
+class Stage:
+    name: str
+    outputs: tuple[str, ...]
+    run: Callable[[Build, str], dict]
+    read: Callable[[Build, str], dict]
+
+
+CHAIN = (
+    Stage("discover", ("videos",), run_discover, read_discover),
+    Stage("filter", ("kept",), run_filter, read_filter),
+    Stage("download", ("records",), run_download, read_download),
+    Stage("transcripts", ("transcripts",), run_transcripts, _read_status("transcripts")),
+    Stage("sentences", ("sentences",), run_sentences, read_sentences),
+    Stage("features", ("features",), run_features, _read_status("features")),
+    Stage("kmeans", ("tree",), run_kmeans, read_kmeans),
+    Stage("tokens", ("tokens", "tokens_status"), run_tokens, read_tokens),
+    Stage("corpus", ("corpus",), run_corpus, None),
+)  # fmt: skip
+PRODUCER = {key: spec for spec in CHAIN for key in spec.outputs}
+# Step names the Dataflow UI and tests know (test_dataflow); the rest: Stage / ReadStage
+LABELS = {
+    ("discover", False): "LoadVideos",
+    ("features", True): "Extract",
+    ("kmeans", True): "KMeans",
+}
+STAGE_OF = {"frames": "features"}  # --stages=frames runs the decoding half of features
+
+
+def build(p: beam.Pipeline, o: CorpusOptions) -> Build:
+    """Wire the requested stages into `p`, in DAG order, with what they need from disk."""
+    b = Build(p, o)
+    b.requested |= {STAGE_OF[s] for s in b.requested if s in STAGE_OF}
+    for spec in CHAIN:
+        if spec.name in b.requested:
+            b[spec.outputs[0]]
+    return b
 
 
 def report(o: CorpusOptions, seconds: float, result=None) -> str:
-    """One screen: per stage run, videos in, usable, failures by reason; Beam counters."""
-    ids = {r["video_id"] for r in _load_rows(o.out, "discover")}
+    """One screen: per stage run, videos in, usable, failures by reason; Beam counters.
+    Status is read part by part (stages.store.status.status_counts)."""
+    ids = set(read_parts(layout.videos_glob(o.out), VIDEOS, ["video_id"])["video_id"]
+              .to_pylist())  # fmt: skip
     lines = []
     if result is not None:
         counters = result.metrics().query()["counters"]
@@ -301,12 +293,32 @@ def report(o: CorpusOptions, seconds: float, result=None) -> str:
     for stage in o.stages.split(","):
         if stage in ("discover", "kmeans"):
             continue
-        path = StageStore(o.out, stage).status_path
-        if FileSystems.exists(path):
-            rows = [r for r in read_table(path).to_pylist() if r["video_id"] in ids]
-            lines.append(summarize(stage, rows))
+        summary = status_counts(o.out, stage, ids)
+        if summary is not None:
+            lines.append(summary[0])
     lines.append(f"done in {seconds:.1f}s; outputs under {o.out}/")
     return "\n".join(lines)
+
+
+def nothing_to_cluster(o: CorpusOptions) -> str | None:
+    """Why no video reached k-means, when none did: the first stage that kept none."""
+    for stage in ("filter", "download", "frames", "features"):
+        summary = status_counts(o.out, stage)
+        if summary is not None and summary[1] > 0 and summary[2] == 0:
+            return f"nothing reached k-means: no video got past '{stage}' (see its summary above)"
+    return None
+
+
+def check_out(out: str) -> None:
+    """A gs:// OUT whose bucket is missing or refuses us: one line, before any work."""
+    if layout.is_local(out):
+        return
+    from schemas.io import StorageError, _bucket
+
+    try:
+        _bucket(out)
+    except StorageError as e:
+        raise SystemExit(f"--out={out}: {e}") from None
 
 
 def run(argv=None, test_pipeline=None) -> CorpusOptions:
@@ -326,6 +338,8 @@ def run(argv=None, test_pipeline=None) -> CorpusOptions:
         o.stages = "discover,filter"
     stages = o.stages.split(",")
     punctuation = o.sentence_splitter == "punctuation" and o.transcripts != "none"
+    if launcher_io:  # dataflow: a dry run touches no bucket
+        check_out(o.out)
     if "sentences" in stages and punctuation and launcher_io:  # dataflow: not on a dry run
         from stages.text.punctuation import check_available
 
@@ -336,8 +350,16 @@ def run(argv=None, test_pipeline=None) -> CorpusOptions:
     start = time.monotonic()
     p = test_pipeline or beam.Pipeline(options=options)
     build(p, o)
-    result = p.run()
-    result.wait_until_finish()
+    try:
+        result = p.run()
+        result.wait_until_finish()
+    except Exception:
+        why = launcher_io and "kmeans" in stages and nothing_to_cluster(o)
+        if not why:
+            raise
+        print(report(o, time.monotonic() - start), file=sys.stderr)
+        print(why, file=sys.stderr)
+        raise NothingToCluster(EXIT_NOTHING_TO_CLUSTER) from None
     if not launcher_io:  # dataflow: a dry run built and validated the job; nothing ran
         print(f"dry run: {dataflow.describe(options)}", file=sys.stderr)
         return o
@@ -351,8 +373,8 @@ def dry_run_plan(out: str) -> str:
     """What a real run would download: videos, hours, size; rejections by reason."""
     from stages.acquire.filter import plan_summary
 
-    videos = {r["video_id"]: r for r in _load_rows(out, "discover")}
-    status = _load_status(out, "filter")
+    videos = {r["video_id"]: r for r in read_parts(layout.videos_glob(out), VIDEOS).to_pylist()}
+    status = {vid: r["status"] for vid, r in StageStore(out, "filter").load_status().items()}
     kept = [v for vid, v in videos.items() if status.get(vid, "ok") == "ok"]
     rejected = [(videos[vid], s) for vid, s in status.items() if s != "ok" and vid in videos]
     return plan_summary(kept, rejected)
@@ -364,6 +386,10 @@ def main():
     )
     for noisy in ("apache_beam", "root"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
+    # Beam's local runner logs a failing step's traceback before re-raising the exception from
+    # run(): an unexpected error still ends with its traceback (re-raised), and a run where no
+    # video reached k-means ends with the summary and exit 3, not a traceback above it.
+    logging.getLogger("apache_beam.runners.common").setLevel(logging.CRITICAL)
     sys.exit(dataflow.main(run))  # dataflow: one-line configuration errors, exit 0 when done
 
 

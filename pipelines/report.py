@@ -21,8 +21,9 @@ import pyarrow.compute as pc
 from pipelines.atlas import build_atlas, video_ids, video_timeline
 from pipelines.caption_report import captioning
 from pipelines.stats import UNREADABLE, exists, join, token_path
+from schemas import VIDEOS, layout
 from schemas.ids import validate_video_id
-from stages.store.files import atomic_write, read_table
+from stages.store.files import atomic_write, read_parts
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402  (after the backend is chosen)
@@ -152,10 +153,11 @@ def _with_images(items: list[dict]) -> list[dict]:
 
 
 def video_records(out: str, ids: list[str]) -> dict[str, dict]:
-    """title / duration / split of the given videos from OUT/discover/videos.parquet, if any."""
-    path = join(out, "discover", "videos.parquet")
+    """title / duration / split of the given videos from OUT/discover/videos/, if any."""
     try:
-        t = read_table(path, columns=["video_id", "title", "duration_s", "split"])
+        t = read_parts(
+            layout.videos_glob(out), VIDEOS, ["video_id", "title", "duration_s", "split"]
+        )
     except UNREADABLE:
         return {}
     t = t.filter(pc.is_in(t["video_id"], value_set=pa.array(ids, pa.string())))

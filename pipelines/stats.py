@@ -17,7 +17,9 @@ import pyarrow.parquet as pq
 from apache_beam.io.filesystem import CompressionTypes
 from apache_beam.io.filesystems import FileSystems
 
-from stages.store.files import read_metadata, read_table
+import schemas
+from schemas import layout
+from stages.store.files import match, read_metadata, read_parts
 
 # Failures expected to be read from the Parquet layer: a truncated or foreign file.
 
@@ -147,10 +149,9 @@ def token_usage(counts: np.ndarray, tree: dict | None, top: int = 10) -> dict:
 
 
 def corpus_stats(out: str, examples: int = 5, seed: int = 0) -> tuple[dict, np.ndarray]:
-    """Stream OUT/corpus/segments.parquet batch by batch → (statistics, token counts).
+    """Stream every corpus shard batch by batch → (statistics, token counts).
 
     Examples are a seeded sample of segments with text (the `examples` smallest random keys)."""
-    path = join(out, "corpus", "segments.parquet")
     tree = tree_shape(out)
     tokens = np.zeros(tree["vocab"] if tree else 0, np.int64)
     visual = text = words = np.zeros(0, np.int64)
@@ -160,30 +161,29 @@ def corpus_stats(out: str, examples: int = 5, seed: int = 0) -> tuple[dict, np.n
     rng = np.random.default_rng(seed)
     cols = ["video_id", "segment_index", "start_s", "end_s", "text", "text_token_ids",
             "first_clip", "visual_tokens", "split"]  # fmt: skip
-    with open_parquet(path) as f:
-        for batch in f.iter_batches(batch_size=8192, columns=cols):
-            n += batch.num_rows
-            videos.update(pc.unique(batch["video_id"]).to_pylist())
-            splits.update(batch["split"].fill_null("none").to_pylist())
-            has_text = batch["text"].is_valid()
-            with_text += pc.sum(has_text).as_py() or 0
-            n_visual = pc.list_value_length(batch["visual_tokens"]).to_numpy(zero_copy_only=False)
-            text_only += int((n_visual == 0).sum())
-            visual = _add_counts(visual, n_visual)
-            text_rows = batch.filter(has_text)
-            n_text = pc.list_value_length(text_rows["text_token_ids"]).fill_null(0)
-            text = _add_counts(text, n_text.to_numpy(zero_copy_only=False))
-            n_words = pc.list_value_length(pc.utf8_split_whitespace(text_rows["text"]))
-            words = _add_counts(words, n_words.to_numpy(zero_copy_only=False))
-            span = pc.subtract(batch["end_s"], batch["start_s"]).to_numpy()
-            bins = np.clip((span / DURATION_BIN_S).astype(np.int64), 0, DURATION_BINS - 1)
-            seconds += np.bincount(bins, minlength=DURATION_BINS)
-            flat = pc.list_flatten(batch["visual_tokens"]).to_numpy(zero_copy_only=False)
-            tokens = _add_counts(tokens, flat.astype(np.int64))
-            keys = rng.random(text_rows.num_rows)
-            for i in np.argsort(keys)[:examples]:
-                item = (-keys[i], n + i, text_rows.slice(int(i), 1).to_pylist()[0])
-                (heapq.heappush if len(picked) < examples else heapq.heappushpop)(picked, item)
+    for batch in _shard_batches(match(layout.corpus_glob(out)), cols):
+        n += batch.num_rows
+        videos.update(pc.unique(batch["video_id"]).to_pylist())
+        splits.update(batch["split"].fill_null("none").to_pylist())
+        has_text = batch["text"].is_valid()
+        with_text += pc.sum(has_text).as_py() or 0
+        n_visual = pc.list_value_length(batch["visual_tokens"]).to_numpy(zero_copy_only=False)
+        text_only += int((n_visual == 0).sum())
+        visual = _add_counts(visual, n_visual)
+        text_rows = batch.filter(has_text)
+        n_text = pc.list_value_length(text_rows["text_token_ids"]).fill_null(0)
+        text = _add_counts(text, n_text.to_numpy(zero_copy_only=False))
+        n_words = pc.list_value_length(pc.utf8_split_whitespace(text_rows["text"]))
+        words = _add_counts(words, n_words.to_numpy(zero_copy_only=False))
+        span = pc.subtract(batch["end_s"], batch["start_s"]).to_numpy()
+        bins = np.clip((span / DURATION_BIN_S).astype(np.int64), 0, DURATION_BINS - 1)
+        seconds += np.bincount(bins, minlength=DURATION_BINS)
+        flat = pc.list_flatten(batch["visual_tokens"]).to_numpy(zero_copy_only=False)
+        tokens = _add_counts(tokens, flat.astype(np.int64))
+        keys = rng.random(text_rows.num_rows)
+        for i in np.argsort(keys)[:examples]:
+            item = (-keys[i], n + i, text_rows.slice(int(i), 1).to_pylist()[0])
+            (heapq.heappush if len(picked) < examples else heapq.heappushpop)(picked, item)
     rows = sorted((r for *_, r in picked), key=lambda r: (r["video_id"], r["segment_index"]))
     stats = {
         "segments": n,
@@ -202,6 +202,15 @@ def corpus_stats(out: str, examples: int = 5, seed: int = 0) -> tuple[dict, np.n
     return stats, tokens
 
 
+def _shard_batches(paths: list[str], columns: list[str]):
+    for path in paths:
+        try:
+            with open_parquet(path) as f:
+                yield from f.iter_batches(batch_size=8192, columns=columns)
+        except pa.ArrowInvalid as e:  # name the shard
+            raise pa.ArrowInvalid(f"{path}: {e}") from e
+
+
 def _example(row: dict, tree: dict | None) -> dict:
     keys = ("video_id", "segment_index", "start_s", "end_s", "text", "first_clip", "visual_tokens")
     example = {k: row[k] for k in keys}
@@ -215,11 +224,11 @@ def _example(row: dict, tree: dict | None) -> dict:
 
 def video_stats(out: str, stages: dict[str, dict]) -> dict:
     """Videos and declared hours (discover), videos with clips and clips (frames status)."""
-    path = join(out, "discover", "videos.parquet")
-    if not exists(path):
+    path = layout.videos_glob(out)
+    if not match(path):
         return {"problem": f"no videos table ({path} missing)"}
     try:
-        durations = read_table(path, columns=["duration_s"])["duration_s"]
+        durations = read_parts(path, schemas.VIDEOS, ["duration_s"])["duration_s"]
     except UNREADABLE as e:
         return {"problem": f"unreadable {path} ({describe_error(e)})"}
     known = durations.drop_null().to_numpy()

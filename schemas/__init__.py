@@ -3,14 +3,14 @@
 Writers pass these schemas explicitly (never inferred). Layout on disk:
 
     OUT/discover/videos.parquet        VIDEOS, one row per video that entered the DAG
-    OUT/<stage>/status.parquet         STATUS, one row per video per stage
+    OUT/<stage>/status/part-*.parquet  STATUS, one row per video per stage (sharded)
     OUT/frames/data/<video_id>.parquet CLIPS, the clip index + a thumbnail per clip
     OUT/features/data/<video_id>.parquet FEATURES, one 1024-d S3D vector per clip
     OUT/transcripts/data/<video_id>.parquet TRANSCRIPTS, cleaned ASR snippets in time order
     OUT/sentences/data/<video_id>.parquet SENTENCES, timed sentences + their WordPiece ids
     OUT/kmeans/centroids.parquet       CENTROIDS, the hierarchical k-means tree
     OUT/tokens/data/<video_id>.parquet TOKENS, one row per video: its visual tokens in time order
-    OUT/corpus/segments.parquet        SEGMENTS, the training corpus
+    OUT/corpus/segments-*-of-*.parquet SEGMENTS, the training corpus (sharded)
     OUT/sample/ground_truth.parquet    GROUND_TRUTH, the sample world's actions (eval only)
 """
 

@@ -1,7 +1,7 @@
 """The one vocabulary of per-video status reasons that every stage writes.
 
 Every video that enters a stage gets exactly one row in that stage's status table
-(`OUT/<stage>/status.parquet`, schema `schemas.STATUS`) whose `status` is one of these.
+(`OUT/<stage>/status/part-*.parquet`, schema `schemas.STATUS`) whose `status` is one of these.
 """
 
 from enum import StrEnum

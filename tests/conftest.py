@@ -25,3 +25,33 @@ def tiny_corpus(tmp_path_factory) -> str:
 
 
 from tests.nonroot import open_tmp  # noqa: E402, F401 (a fixture: a /tmp dir `nobody` can reach)
+
+
+@pytest.fixture(scope="session")
+def gcs():
+    """A GCS emulator (gcp-storage-emulator, in memory) on a free loopback port, with the
+    bucket `bucket`; STORAGE_EMULATOR_HOST points every GCS client at it for the session."""
+    import logging
+    import socket
+
+    from gcp_storage_emulator.server import create_server
+
+    logging.getLogger("gcp_storage_emulator").setLevel(logging.ERROR)
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    server = create_server("127.0.0.1", port, in_memory=True, default_bucket="bucket")
+    server.start()
+    before = os.environ.get("STORAGE_EMULATOR_HOST")
+    os.environ["STORAGE_EMULATOR_HOST"] = f"http://127.0.0.1:{port}"
+    from stages.store.files import _anonymous_against_emulator
+
+    _anonymous_against_emulator()
+    try:
+        yield "gs://bucket"
+    finally:
+        server.stop()
+        if before is None:
+            os.environ.pop("STORAGE_EMULATOR_HOST", None)
+        else:
+            os.environ["STORAGE_EMULATOR_HOST"] = before

@@ -3,13 +3,13 @@
 from pathlib import Path
 
 import numpy as np
-import pyarrow.parquet as pq
 import pytest
 
 from pipelines.corpus import run
 from stages.acquire.youtube import video_id_for
 from stages.video.media import write_video
 from tests.loopback import Fault, Loopback
+from tests.tables import corpus_table, status_table, videos_table
 
 ARGS = [
     "--side=64",
@@ -32,8 +32,7 @@ def _video(path, seed):
 
 
 def _status(out, stage):
-    path = f"{out}/{stage}/status.parquet"
-    return {r["video_id"]: r for r in pq.read_table(path).to_pylist()}
+    return {r["video_id"]: r for r in status_table(out, stage).to_pylist()}
 
 
 @pytest.fixture(scope="module")
@@ -67,7 +66,7 @@ def test_url_list_goes_through_every_stage_and_reruns_download_nothing(served, t
     assert [r["status"] for r in discover.values()].count("ok") == 4
     bad = [r for r in discover.values() if r["status"] == "bad_source_line"]
     assert len(bad) == 1 and ":6:" in bad[0]["error_message"]
-    videos = {r["title"]: r for r in pq.read_table(f"{out}/discover/videos.parquet").to_pylist()}
+    videos = {r["title"]: r for r in videos_table(out).to_pylist()}
     ids = {t: v["video_id"] for t, v in videos.items()}
     assert all(v["source"] == "url" for v in videos.values())
     info = Path(out, "discover", "info", f"{ids['pasta-recipe']}.json.gz")
@@ -86,14 +85,14 @@ def test_url_list_goes_through_every_stage_and_reruns_download_nothing(served, t
     assert not list(Path(out, "download", "videos").glob(f"{ids['soup-recipe']}*"))
     assert ids["cat-video"] not in download
 
-    segments = pq.read_table(f"{out}/corpus/segments.parquet").to_pylist()
+    segments = corpus_table(out).to_pylist()
     assert {s["video_id"] for s in segments} == {ids["pasta-recipe"], ids["bread-baking"]}
     assert all(len(s["visual_tokens"]) > 0 for s in segments)
 
     hits = {p: server.count(p) for p in ("/pasta-recipe.mp4", "/bread-baking.mp4")}
     run([f"--out={out}", f"--source={urls}", *ARGS])
     assert {p: server.count(p) for p in hits} == hits  # nothing fetched again
-    assert pq.read_table(f"{out}/corpus/segments.parquet").to_pylist() == segments
+    assert corpus_table(out).to_pylist() == segments
 
 
 def test_dry_run_sizes_the_job_and_downloads_nothing(served, tmp_path, capsys):

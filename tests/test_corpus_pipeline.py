@@ -15,6 +15,7 @@ import pytest
 from pipelines.corpus import run
 from schemas import SEGMENTS, STATUS
 from stages.video.media import write_video
+from tests.tables import corpus_files, corpus_table, status_table, videos_table
 
 TINY = [
     "--sample_videos=4",
@@ -29,7 +30,7 @@ STAGES = ("transcripts", "sentences", "frames", "features", "tokens", "corpus")
 
 
 def _status(out, stage):
-    return {r["video_id"]: r for r in pq.read_table(f"{out}/{stage}/status.parquet").to_pylist()}
+    return {r["video_id"]: r for r in status_table(out, stage).to_pylist()}
 
 
 def _snapshot(out):
@@ -37,6 +38,7 @@ def _snapshot(out):
     files = sorted(Path(out).rglob("*.parquet"))
     data = {p: p.stat().st_mtime_ns for p in files if p.parent.name in ("data", "kmeans")}
     tables = {p: p.read_bytes() for p in files if p.parent.name not in ("data", "kmeans")}
+    assert corpus_files(out), "no corpus shards"
     return data, tables
 
 
@@ -48,9 +50,9 @@ def sample_out(tmp_path_factory):
 
 
 def test_sample_corpus_has_tokens_for_every_video(sample_out):
-    videos = pq.read_table(f"{sample_out}/discover/videos.parquet").to_pylist()
+    videos = videos_table(sample_out).to_pylist()
     assert len(videos) == 4
-    segments = pq.read_table(f"{sample_out}/corpus/segments.parquet")
+    segments = corpus_table(sample_out)
     assert segments.schema == SEGMENTS
     assert sorted(set(segments.column("video_id").to_pylist())) == sorted(
         v["video_id"] for v in videos
@@ -66,7 +68,7 @@ def test_sample_corpus_has_tokens_for_every_video(sample_out):
 
 
 def test_sample_corpus_pairs_sentences_with_the_clips_of_their_span(sample_out):
-    segments = pq.read_table(f"{sample_out}/corpus/segments.parquet").to_pylist()
+    segments = corpus_table(sample_out).to_pylist()
     with_text = [s for s in segments if s["text"] is not None]
     assert len(with_text) >= 4 and len(segments) > len(with_text)
     for vid in {s["video_id"] for s in segments}:
@@ -116,15 +118,15 @@ def test_rerun_changes_nothing_and_duplicates_nothing(sample_out):
     assert after_data == data  # no per-video file or tree rewritten
     assert after_tables == tables  # status tables, videos and corpus: identical bytes
     for stage in STAGES:
-        table = pq.read_table(f"{sample_out}/{stage}/status.parquet")
+        table = status_table(sample_out, stage)
         assert table.schema == STATUS
         assert table.num_rows == 4 and len(set(table.column("video_id").to_pylist())) == 4
 
 
 def test_single_stage_rerun_from_disk(sample_out):
-    corpus = Path(f"{sample_out}/corpus/segments.parquet").read_bytes()
+    corpus = {p: Path(p).read_bytes() for p in corpus_files(sample_out)}
     run([f"--out={sample_out}", *TINY, "--stages=tokens,corpus", "--force"])
-    assert Path(f"{sample_out}/corpus/segments.parquet").read_bytes() == corpus
+    assert {p: Path(p).read_bytes() for p in corpus_files(sample_out)} == corpus
 
 
 def test_sentences_through_a_punctuation_model_rerun_from_disk(sample_out, tmp_path):
@@ -142,7 +144,7 @@ def test_sentences_through_a_punctuation_model_rerun_from_disk(sample_out, tmp_p
     bare = [w.strip(".,?:-").lower() for s in sentences for w in s["text"].split()]
     assert [w for w in bare if w] == " ".join(snippets).split()  # no word lost or added
     assert all(s["text"][0].isupper() for s in sentences)
-    corpus = pq.read_table(f"{out}/corpus/segments.parquet").to_pylist()
+    corpus = corpus_table(out).to_pylist()
     assert {s["text"] for s in corpus if s["video_id"] == vid} - {None} == {
         s["text"] for s in sentences
     }
@@ -219,7 +221,7 @@ def test_bad_inputs_each_get_a_status_row_and_the_rest_completes(bad_dir, tmp_pa
     corpus = _status(out, "corpus")
     assert corpus["good"]["status"] == "ok" and corpus["good"]["items"] == 2  # 2 sentences
     assert corpus["zero"]["status"] == "upstream_failed"
-    segs = pq.read_table(f"{out}/corpus/segments.parquet").to_pylist()
+    segs = corpus_table(out).to_pylist()
     assert "good" in [s["video_id"] for s in segs]
     transcripts = {k: v["status"] for k, v in _status(out, "transcripts").items()}
     assert transcripts == {
@@ -257,18 +259,32 @@ def test_kill_9_then_rerun_equals_an_uninterrupted_run(tmp_path):
     assert proc.poll() is None, "the run finished before it could be killed"
     os.killpg(proc.pid, signal.SIGKILL)
     proc.wait()
-    assert not (Path(killed) / "corpus" / "segments.parquet").exists()
+    assert not corpus_files(killed)
 
     run([f"--out={killed}", *args])
-    a = pq.read_table(f"{clean}/corpus/segments.parquet")
-    b = pq.read_table(f"{killed}/corpus/segments.parquet")
+    a = corpus_table(clean)
+    b = corpus_table(killed)
     assert a.equals(b)
     assert not list(Path(killed).rglob("*.tmp-*"))
-    assert pq.read_table(f"{killed}/features/status.parquet").num_rows == 6
+    assert status_table(killed, "features").num_rows == 6
 
 
 def test_two_worker_processes_build_the_same_corpus(sample_out, tmp_path):
     out = str(tmp_path / "out")
     run([f"--out={out}", *TINY, "--workers=2"])
-    a = pq.read_table(f"{sample_out}/corpus/segments.parquet")
-    assert pq.read_table(f"{out}/corpus/segments.parquet").equals(a)
+    a = corpus_table(sample_out)
+    assert corpus_table(out).equals(a)
+
+
+def test_a_source_whose_videos_are_all_rejected_ends_with_the_summary_and_exit_3(tmp_path):
+    videos = tmp_path / "videos"
+    videos.mkdir()
+    for name in ("a.mp4", "b.mkv"):
+        (videos / name).write_bytes(b"not a video at all" * 100)
+    cmd = [sys.executable, "-m", "pipelines.corpus", f"--out={tmp_path / 'out'}",
+           f"--source={videos}", "--transcripts=none", *TINY[3:]]  # fmt: skip
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 3, done.stderr[-2000:]
+    assert "[frames] videos: 2  usable: 0" in done.stderr and "corrupt_media" in done.stderr
+    assert "nothing reached k-means: no video got past 'frames'" in done.stderr
+    assert "Traceback" not in done.stderr

@@ -9,22 +9,22 @@ import shutil
 from pathlib import Path
 
 import av
-import pyarrow.parquet as pq
 
 from pipelines.corpus import run
 from pipelines.inspect import main as inspect_main
 from stages.store.dead_letter import read_dead_letters
+from tests.tables import corpus_files, corpus_table, status_table, videos_table
 from tests.test_corpus_pipeline import TINY
 
 PER_VIDEO = ("transcripts", "sentences", "frames", "features")  # before the shared k-means
 
 
 def _ids(out) -> list[str]:
-    return sorted(pq.read_table(f"{out}/discover/videos.parquet")["video_id"].to_pylist())
+    return sorted(videos_table(out)["video_id"].to_pylist())
 
 
 def _status(out, stage) -> dict[str, dict]:
-    rows = pq.read_table(f"{out}/{stage}/status.parquet").to_pylist()
+    rows = status_table(out, stage).to_pylist()
     return {r["video_id"]: {k: v for k, v in r.items() if k != "seconds"} for r in rows}
 
 
@@ -67,7 +67,7 @@ def test_an_unexpected_exception_in_one_video_becomes_its_row_and_a_dead_letter(
         for vid in others:
             assert now[vid] == clean[vid], (stage, vid)
             assert _data(out, stage, vid) == _data(tiny_corpus, stage, vid), (stage, vid)
-    segments = pq.read_table(f"{out}/corpus/segments.parquet")
+    segments = corpus_table(out)
     assert sorted(set(segments["video_id"].to_pylist())) == others
 
     # `make inspect` lists them first.
@@ -88,5 +88,8 @@ def test_bundles_replayed_give_byte_identical_outputs(tiny_corpus, tmp_path):
         assert _status(out, stage) == _status(tiny_corpus, stage), stage
         for vid in ids:
             assert _data(out, stage, vid) == _data(tiny_corpus, stage, vid), (stage, vid)
-    for table in ("kmeans/centroids.parquet", "corpus/segments.parquet"):
+    tables = ["kmeans/centroids.parquet"]
+    tables += [str(Path(p).relative_to(tiny_corpus)) for p in corpus_files(tiny_corpus)]
+    assert [str(Path(p).relative_to(out)) for p in corpus_files(out)] == tables[1:]
+    for table in tables:
         assert Path(out, table).read_bytes() == Path(tiny_corpus, table).read_bytes(), table

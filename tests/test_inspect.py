@@ -17,6 +17,7 @@ from pipelines.inspect import main, render_text, summarize
 from pipelines.options import STAGES
 from schemas import STATUS
 from schemas.tree import read_tree
+from tests.tables import corpus_table, status_table, videos_table
 
 PER_VIDEO = ("transcripts", "sentences", "frames", "features", "tokens")
 
@@ -32,14 +33,14 @@ def test_summary_matches_the_parquet_it_summarises(tiny_corpus):
     assert _stage(s, "download")["status"]["videos"] == 0  # sample videos are local files
     for name in PER_VIDEO:
         st = _stage(s, name)
-        status = pq.read_table(out / name / "status.parquet").to_pylist()
+        status = status_table(out, name).to_pylist()
         assert st["state"] == "ok" and st["status"]["counts"] == {"ok": 4}
         assert st["status"]["items"] == sum(r["items"] for r in status) > 0
         (data,) = st["tables"]
         files = sorted((out / name / "data").glob("*.parquet"))
         assert (data["files"], data["rows_exact"], data["schema_diff"]) == (4, True, [])
         assert data["rows"] == sum(pq.read_metadata(f).num_rows for f in files)
-    videos = pq.read_table(out / "discover" / "videos.parquet").to_pylist()
+    videos = videos_table(out).to_pylist()
     assert s["videos"]["videos"] == 4
     assert s["videos"]["hours"] == round(sum(v["duration_s"] for v in videos) / 3600, 3)
     assert sum(s["videos"]["duration_s"]["hist"]) == 4
@@ -50,7 +51,7 @@ def test_summary_matches_the_parquet_it_summarises(tiny_corpus):
         tree.counts[-1] == 0
     )
 
-    rows = pq.read_table(out / "corpus" / "segments.parquet").to_pylist()
+    rows = corpus_table(out).to_pylist()
     c = s["corpus"]
     texts = [r for r in rows if r["text"] is not None]
     assert (c["segments"], c["videos"], c["with_text"]) == (len(rows), 4, len(texts))
@@ -107,10 +108,7 @@ def test_json_cli_is_the_summary(tiny_corpus):
     )
     data = json.loads(done.stdout)
     assert data == json.loads(json.dumps(summarize(tiny_corpus)))
-    assert (
-        data["corpus"]["segments"]
-        == pq.read_metadata(f"{tiny_corpus}/corpus/segments.parquet").num_rows
-    )
+    assert data["corpus"]["segments"] == corpus_table(tiny_corpus).num_rows
 
 
 def test_failures_give_counts_reasons_and_example_ids(tmp_path):
@@ -132,8 +130,8 @@ def test_failures_give_counts_reasons_and_example_ids(tmp_path):
         ],  # fmt: skip
         schema=STATUS,
     )
-    (tmp_path / "frames").mkdir()
-    pq.write_table(table, tmp_path / "frames" / "status.parquet")
+    (tmp_path / "frames" / "status").mkdir(parents=True)
+    pq.write_table(table, tmp_path / "frames" / "status" / "part-00000-of-00016.parquet")
     st = _stage(summarize(str(tmp_path)), "frames")
     assert st["status"]["counts"] == {"corrupt_media": 3, "ok": 1, "too_short": 1}
     assert (st["status"]["usable"], st["status"]["items"]) == (1, 3)
@@ -163,7 +161,7 @@ def _damage(out: Path, how: str) -> None:
     elif how == "frames_file_corrupt":
         (out / "frames" / "data" / "sample-0000.parquet").write_bytes(b"PAR1 not parquet")
     elif how == "status_corrupt":
-        path = out / "sentences" / "status.parquet"
+        path = sorted((out / "sentences" / "status").glob("part-*.parquet"))[0]
         path.write_bytes(path.read_bytes()[:50])
     elif how == "centroids_missing":
         (out / "kmeans" / "centroids.parquet").unlink()
@@ -171,7 +169,7 @@ def _damage(out: Path, how: str) -> None:
         shutil.rmtree(out / "corpus")
         (out / "tokens" / "data" / "stray file!.parquet").write_bytes(b"")  # not a video id
     elif how == "segments_corrupt":
-        (out / "corpus" / "segments.parquet").write_bytes(b"")
+        (out / "corpus" / "segments-00000-of-00001.parquet").write_bytes(b"")
 
 
 # (damage, the line printed, what the report says): `{out}` is the damaged OUT root.
@@ -182,14 +180,15 @@ DAMAGES = [
      "tokens: empty ({out}/tokens has no readable outputs)"),
     ("frames_file_corrupt", "! 1 unreadable data file(s), e.g. {out}/frames/data/sample-0000",
      "frames: 1 unreadable data file(s), e.g. {out}/frames/data/sample-0000.parquet"),
-    ("status_corrupt", "! unreadable {out}/sentences/status.parquet (ArrowInvalid",
-     "sentences: unreadable {out}/sentences/status.parquet (ArrowInvalid"),
+    ("status_corrupt", "! unreadable {out}/sentences/status/part-*.parquet (ArrowInvalid: "
+     "{out}/sentences/status/part-0", "sentences: unreadable {out}/sentences/status/part-*"),
     ("centroids_missing", "! missing {out}/kmeans/centroids.parquet",
      "atlas needs {out}/kmeans/centroids.parquet (missing)"),
-    ("corpus_missing", "corpus: not built ({out}/corpus/segments.parquet missing)",
-     "corpus: not built ({out}/corpus/segments.parquet missing)"),
-    ("segments_corrupt", "corpus: unreadable {out}/corpus/segments.parquet (ArrowInvalid",
-     "corpus: unreadable {out}/corpus/segments.parquet (ArrowInvalid"),
+    ("corpus_missing", "corpus: not built ({out}/corpus/segments-*-of-*.parquet missing)",
+     "corpus: not built ({out}/corpus/segments-*-of-*.parquet missing)"),
+    ("segments_corrupt", "corpus: unreadable {out}/corpus/segments-*-of-*.parquet (ArrowInvalid: "
+     "{out}/corpus/segments-00000-of-00001.parquet",
+     "corpus: unreadable {out}/corpus/segments-*-of-*.parquet (ArrowInvalid"),
 ]  # fmt: skip
 
 
@@ -216,7 +215,7 @@ def test_an_out_root_with_nothing_in_it(tmp_path, capsys):
     data = json.loads(capsys.readouterr().out)
     assert {s["state"] for s in data["stages"]} == {"not_run"}
     assert data["corpus"] == {
-        "problem": f"not built ({tmp_path}/nothing/corpus/segments.parquet missing)"
+        "problem": f"not built ({tmp_path}/nothing/corpus/segments-*-of-*.parquet missing)"
     }
 
 

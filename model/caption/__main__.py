@@ -98,7 +98,7 @@ def video_only_model(cfg: CaptionConfig, model_dir: str) -> str:
     preset = dataclasses.replace(base, regime_weights=VIDEO_ONLY)
     log.info("pretraining the video-only VideoBERT → %s (regime weights %s)", root, VIDEO_ONLY)
     pretrain(
-        layout.corpus_path(cfg.out),
+        layout.corpus_dir(cfg.out),
         layout.centroids_path(cfg.out),
         root,
         preset,

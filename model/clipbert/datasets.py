@@ -1,7 +1,7 @@
 """Training pairs and text-to-video retrieval sets, all as `data.Pair`s of local video files.
 
 Training:
-- `corpus_pairs`: the corpus's sentences (OUT/corpus/segments.parquet, split `train`) with their
+- `corpus_pairs`: the corpus's sentences (its shards OUT/corpus/segments-*, split train) with their
   time spans, over the videos the DAG has (`video_files`): the same ASR text VideoBERT trains on.
 - `msrvtt_train_pairs`, `youcook2_pairs(subset="training")`: caption datasets users supply.
 
@@ -26,8 +26,11 @@ from pathlib import Path
 import pyarrow.parquet as pq
 
 from model.clipbert.data import Pair
+from model.data import corpus_files
+from schemas import io as sio
 from schemas import layout
 from schemas.ids import VIDEO_ID
+from schemas.io import iter_batches
 
 log = logging.getLogger(__name__)
 VIDEO_SUFFIXES = (".mp4", ".mkv", ".webm", ".mov", ".avi", ".m4v")
@@ -48,16 +51,17 @@ def _local_media(directory: Path, video_id: str) -> Path | None:
 
 
 def video_files(out: str | Path) -> dict[str, str]:
-    """{video id: local file} for the videos of OUT/discover/videos.parquet: the downloaded copy
+    """{video id: local file} for the videos of OUT/discover/videos/part-*: the downloaded copy
     (OUT/download/videos) or the sample world's (OUT/sample/videos) when there is one, else the
     record's `uri` when it is a local file (--source directories). Ids that are not path-safe
     are skipped."""
     out = str(out)
-    table = pq.read_table(layout.videos_path(out), columns=["video_id", "uri"])
+    parts = sio.glob(layout.videos_glob(out))  # the sharded videos table
+    rows = [r for b in sio.iter_batches(parts, columns=["video_id", "uri"]) for r in b.to_pylist()]
     dirs = [layout.download_dir(out), layout.join(layout.sample_dir(out), "videos")]
     dirs = [Path(d) for d in dirs if Path(d).is_dir()]
     files = {}
-    for row in table.to_pylist():
+    for row in rows:
         vid, uri = row["video_id"], row["uri"] or ""
         if not VIDEO_ID.match(vid) or ".." in vid:
             log.warning("skipping video id %r: not safe as a file name", vid)
@@ -73,17 +77,20 @@ def video_files(out: str | Path) -> dict[str, str]:
 def corpus_pairs(out: str | Path, splits: tuple[str, ...] = ("train",)) -> list[Pair]:
     """The corpus sentences of `splits` over their own video spans (rows without text or video
     file are left out)."""
-    path = Path(layout.corpus_path(str(out)))
-    if not path.exists():
-        raise SystemExit(f"no corpus at {path}: run `make corpus` first")
+    try:
+        shards = corpus_files(str(out))
+    except FileNotFoundError as e:
+        raise SystemExit(str(e)) from None
     files = video_files(out)
     cols = ["video_id", "start_s", "end_s", "text", "text_token_ids", "split"]
     pairs = [
         Pair(r["video_id"], files[r["video_id"]], r["start_s"], r["end_s"], r["text"],
              tuple(r["text_token_ids"]))
-        for r in pq.read_table(path, columns=cols).to_pylist()
+        for batch in iter_batches(shards, columns=cols)
+        for r in batch.to_pylist()
         if r["text_token_ids"] and r["split"] in splits and r["video_id"] in files
     ]  # fmt: skip
+    pairs.sort(key=lambda p: (p.video_id, p.start_s))  # shards are not globally ordered
     return pairs
 
 

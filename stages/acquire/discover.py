@@ -12,6 +12,7 @@ two files share an id (`a.mp4` and `a.mkv`), each such id gets "-" + 8 hex digit
 SHA-1 of the file's relative path, so ids are unique, stable, and safe as path components.
 """
 
+import functools
 import hashlib
 import logging
 import re
@@ -24,29 +25,52 @@ import pyarrow as pa
 from apache_beam.io.filesystems import FileSystems
 from apache_beam.metrics import Metrics
 
-from schemas import STATUS, VIDEOS, Status
+from schemas import VIDEOS, Status, layout
 from schemas.ids import YOUTUBE_ID, validate_video_id, watch_url
 from schemas.layout import is_local
 from stages.acquire.info_cache import save_info
 from stages.acquire.local_files import VIDEO_EXTENSIONS, Listing, list_dir
-from stages.store.files import write_table
 from stages.store.stage import StageStore
-from stages.store.status import RETRYABLE, status_row
+from stages.store.status import RETRYABLE, WriteParts, WriteStatus, status_row
 
 log = logging.getLogger(__name__)
 
 
+def _base(rel_path: str) -> str:
+    stem = PurePosixPath(rel_path).stem
+    return re.sub(r"[^A-Za-z0-9_-]+", "_", stem)[:64].strip("_") or "video"
+
+
+def _local_id(rel_path: str, same_base: int) -> str:
+    """The id of a file: its safe stem, hashed when unsafe or when `same_base` files share it."""
+    base = _base(rel_path)
+    if base != PurePosixPath(rel_path).stem or same_base > 1:
+        base = f"{base}-{hashlib.sha1(rel_path.encode()).hexdigest()[:8]}"
+    return validate_video_id(base)
+
+
 def local_video_ids(rel_paths: list[str]) -> list[str]:
     """Safe, unique ids for files given by their paths relative to the source dir."""
-    stems = [PurePosixPath(p).stem for p in rel_paths]
-    bases = [re.sub(r"[^A-Za-z0-9_-]+", "_", s)[:64].strip("_") or "video" for s in stems]
-    clashes = Counter(bases)
-    ids = []
-    for path, stem, base in zip(rel_paths, stems, bases, strict=True):
-        if base != stem or clashes[base] > 1:
-            base = f"{base}-{hashlib.sha1(path.encode()).hexdigest()[:8]}"
-        ids.append(validate_video_id(base))
-    return ids
+    clashes = Counter(_base(p) for p in rel_paths)
+    return [_local_id(p, clashes[_base(p)]) for p in rel_paths]
+
+
+def _relative(source_dir: str, path: str) -> str:
+    root = source_dir.rstrip("/") + "/"
+    return path[len(root) :] if path.startswith(root) else PurePosixPath(path).name
+
+
+def local_record(video_id: str, path: str, rel_path: str) -> dict:
+    return {
+        "video_id": video_id,
+        "source": "local",
+        "uri": path,
+        "title": PurePosixPath(rel_path).stem,
+        "duration_s": None,
+        "category": None,
+        "split": None,
+        "transcript_uri": None,
+    }
 
 
 def local_records(source_dir: str) -> tuple[list[dict], list[dict], Listing]:
@@ -60,17 +84,7 @@ def local_records(source_dir: str) -> tuple[list[dict], list[dict], Listing]:
     ids = local_video_ids(rel)
     n = len(listing.videos)
     records = [
-        {
-            "video_id": vid,
-            "source": "local",
-            "uri": path,
-            "title": PurePosixPath(r).stem,
-            "duration_s": None,
-            "category": None,
-            "split": None,
-            "transcript_uri": None,
-        }
-        for vid, path, r in zip(ids[:n], paths[:n], rel[:n], strict=True)
+        local_record(vid, path, r) for vid, path, r in zip(ids[:n], paths[:n], rel[:n], strict=True)
     ]
     rows = [
         status_row(vid, "discover", status, f"{path}: {message}")
@@ -88,17 +102,6 @@ def _listed_records(source_dir: str) -> list[dict]:
             f"no video files ({', '.join(sorted(VIDEO_EXTENSIONS))}) under {source_dir}"
         )
     return records
-
-
-def _write_videos(records: list[dict], failures: list[dict], out: str) -> None:
-    records = sorted(records, key=lambda r: r["video_id"])
-    store = StageStore(out, "discover")
-    write_table(
-        pa.Table.from_pylist(records, schema=VIDEOS), FileSystems.join(store.root, "videos.parquet")
-    )
-    rows = [status_row(r["video_id"], "discover", Status.OK, items=1) for r in records]
-    rows = sorted(rows + failures, key=lambda r: r["video_id"])
-    write_table(pa.Table.from_pylist(rows, schema=STATUS), store.status_path)
 
 
 def remote_record(meta: dict) -> dict:
@@ -315,14 +318,16 @@ class Discover(beam.PTransform):
                 parts.append(videos)
                 failures = (failures, remote_failures) | "AllFailures" >> beam.Flatten()
         videos = tuple(parts) | "AllVideos" >> beam.Flatten()
+        # Both tables are rebuilt from this run's sources, part by part (schemas.layout).
+        _ = videos | "WriteVideos" >> WriteParts(
+            functools.partial(layout.videos_path, self._out), VIDEOS, replace=True
+        )
+        found = videos | "Found" >> beam.Map(
+            lambda r: status_row(r["video_id"], "discover", Status.OK, items=1)
+        )
         _ = (
-            videos
-            | "Gather" >> beam.combiners.ToList()
-            | "Write"
-            >> beam.Map(
-                _write_videos,
-                failures=beam.pvalue.AsList(failures),
-                out=self._out,
-            )
+            (found, failures)
+            | "AllStatus" >> beam.Flatten()
+            | "WriteStatus" >> WriteStatus(StageStore(self._out, "discover"), replace=True)
         )
         return videos, failures

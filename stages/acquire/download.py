@@ -20,7 +20,7 @@ from apache_beam.metrics import Metrics
 from schemas import VIDEOS, Status
 from stages.acquire.info_cache import load_info
 from stages.store.files import fingerprint
-from stages.store.stage import PartitionFinishedFn, StageStore
+from stages.store.stage import SkipFinished, StageStore
 from stages.store.status import RETRYABLE, status_row
 
 log = logging.getLogger(__name__)
@@ -108,9 +108,7 @@ class Download(beam.PTransform):
             videos
             | "Remote" >> beam.Filter(lambda v: v["source"] in REMOTE_SOURCES)
             | "SkipFinished"
-            >> beam.ParDo(
-                PartitionFinishedFn(StageStore(self._out, "download"), fp, self._force, self._retry)
-            ).with_outputs("done", main="todo")
+            >> SkipFinished(StageStore(self._out, "download"), fp, self._force, self._retry)
         )
         fetched = (
             parts.todo

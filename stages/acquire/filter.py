@@ -274,7 +274,7 @@ class JudgeFn(beam.DoFn):
 
 
 class FilterVideos(beam.PTransform):
-    """video records → the kept ones; writes `OUT/filter/status.parquet` (one row per video)."""
+    """video records → the kept ones; writes `OUT/filter/status/part-*` (one row per video)."""
 
     def __init__(self, out: str, cfg: FilterConfig):
         super().__init__()

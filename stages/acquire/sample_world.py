@@ -22,16 +22,16 @@ fill ~90% of a video. `benchmarks/world_signal.py` measures how separable the fe
 
 import json
 import logging
-import os
-import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import apache_beam as beam
 import pyarrow as pa
 import pyarrow.parquet as pq
+from apache_beam.io.filesystems import FileSystems
 
 from schemas import GROUND_TRUTH
+from schemas.layout import is_local, join
 from stages.acquire.sample_plan import (
     CHATTER,
     FILLERS,
@@ -48,6 +48,7 @@ from stages.acquire.sample_plan import (
     plan_video,
 )
 from stages.acquire.sample_render import render_frames
+from stages.store.files import write_via_local_file
 from stages.video.media import write_video
 
 __all__ = [
@@ -60,29 +61,27 @@ __all__ = [
 log = logging.getLogger(__name__)
 DEFAULT_WORLD = WorldConfig()
 TEMP_GLOB = ".sample-*.tmp.*"
-"""What `_write_atomically` names its temp files (`.<stem>.<8 hex>.tmp.<ext>`)."""
+"""What `write_via_local_file` (schemas.io.atomic_write_local) names its temp files
+(`.<stem>.<8 hex>.tmp.<ext>`)."""
 
 
-def _paths(plan: VideoPlan, root: str | Path) -> tuple[Path, Path]:
-    root = Path(root).absolute()
-    return (root / "videos" / f"{plan.video_id}.{plan.ext}",
-            root / "transcripts" / f"{plan.video_id}.json")  # fmt: skip
+def _root(root: str | Path) -> str:
+    """`root` as a path string: absolute when local, as given when gs:// (or another scheme)."""
+    return str(Path(root).absolute()) if is_local(str(root)) else str(root).rstrip("/")
 
 
-def _write_atomically(path: Path, write: Callable[[Path], object]) -> None:
-    """`write(temp)` next to `path`, then rename: a killed run never leaves a half-written file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.stem}.{uuid.uuid4().hex[:8]}.tmp{path.suffix}")
-    try:
-        write(tmp)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
+def _paths(plan: VideoPlan, root: str | Path) -> tuple[str, str]:
+    root = _root(root)
+    return (join(root, "videos", f"{plan.video_id}.{plan.ext}"),
+            join(root, "transcripts", f"{plan.video_id}.json"))  # fmt: skip
 
 
 def sweep_temp_renders(root: str | Path) -> int:
     """Delete the temp files a killed render left under `root` (its videos/ and transcripts/,
-    and the ground truth's); returns how many. Run before rendering starts."""
+    and the ground truth's); returns how many. Run before rendering starts. A gs:// root has
+    none: an upload is published whole or not at all."""
+    if not is_local(str(root)):
+        return 0
     root = Path(root).absolute()
     stale = [p for d in (root / "videos", root / "transcripts") for p in d.glob(TEMP_GLOB)]
     stale += root.glob(".ground_truth.*.tmp.parquet")
@@ -94,27 +93,28 @@ def sweep_temp_renders(root: str | Path) -> int:
 
 
 def write_video_files(plan: VideoPlan, root: str | Path) -> bool:
-    """Write the video and transcript of `plan` under the local directory `root`; files already
-    there are kept (idempotent). Returns whether anything was written."""
+    """Write the video and transcript of `plan` under `root` (local or gs://; rendered into a
+    local temp file, then published atomically); files already there are kept (idempotent).
+    Returns whether anything was written."""
     video, transcript = _paths(plan, root)
-    todo = [path for path in (video, transcript) if not path.exists()]
+    todo = [path for path in (video, transcript) if not FileSystems.exists(path)]
     if video in todo:
         times = frame_times(plan).tolist() if plan.vfr else None
-        _write_atomically(video, lambda tmp: write_video(
+        write_via_local_file(video, lambda tmp: write_video(
             tmp, render_frames(plan), fps=plan.fps, times=times, bframes=plan.bframes))  # fmt: skip
     if transcript in todo:
         doc = {"video_id": plan.video_id, "language_code": "en", "is_generated": True,
                "snippets": [s._asdict() for s in plan.snippets]}  # fmt: skip
-        _write_atomically(transcript, lambda tmp: tmp.write_text(json.dumps(doc, indent=1)))
+        write_via_local_file(transcript, lambda tmp: tmp.write_text(json.dumps(doc, indent=1)))
     return bool(todo)
 
 
 def video_record(plan: VideoPlan, root: str | Path) -> dict:
     """The VIDEOS row (schemas.VIDEOS) of `plan` once its files live under `root`."""
     video, transcript = _paths(plan, root)
-    return {"video_id": plan.video_id, "source": "sample", "uri": str(video),
+    return {"video_id": plan.video_id, "source": "sample", "uri": video,
             "title": plan.title, "duration_s": plan.duration_s, "category": plan.category,
-            "split": plan.split, "transcript_uri": str(transcript)}  # fmt: skip
+            "split": plan.split, "transcript_uri": transcript}  # fmt: skip
 
 
 def ground_truth_rows(plan: VideoPlan) -> list[dict]:
@@ -123,12 +123,12 @@ def ground_truth_rows(plan: VideoPlan) -> list[dict]:
             for i, a in enumerate(plan.actions)]  # fmt: skip
 
 
-def write_ground_truth(cfg: WorldConfig, root: str | Path) -> Path:
+def write_ground_truth(cfg: WorldConfig, root: str | Path) -> str:
     """Write `<root>/ground_truth.parquet` (zstd) for the whole world; plans only, no rendering."""
     rows = [row for i in range(cfg.n_videos) for row in ground_truth_rows(plan_video(cfg, i))]
     table = pa.Table.from_pylist(rows, schema=GROUND_TRUTH)
-    path = Path(root).absolute() / "ground_truth.parquet"
-    _write_atomically(path, lambda tmp: pq.write_table(table, tmp, compression="zstd"))
+    path = join(_root(root), "ground_truth.parquet")
+    write_via_local_file(path, lambda tmp: pq.write_table(table, tmp, compression="zstd"))
     return path
 
 
@@ -147,7 +147,7 @@ class RenderSampleVideoFn(beam.DoFn):
 
 
 class GenerateSampleWorld(beam.PTransform):
-    """PBegin -> PCollection of VIDEOS records (dicts) of the sample world under local `root`."""
+    """PBegin -> PCollection of VIDEOS records (dicts) of the sample world under `root`."""
 
     def __init__(self, root: str, cfg: WorldConfig = DEFAULT_WORLD):
         super().__init__()

@@ -1,4 +1,5 @@
-"""corpus: visual tokens + timed sentences → the segment corpus `OUT/corpus/segments.parquet`.
+"""corpus: visual tokens + timed sentences → the segment corpus
+`OUT/corpus/segments-SSSSS-of-NNNNN.parquet`.
 
 Per video (paper, section 4.2):
 - each ASR sentence becomes a segment whose visual tokens are those of the clips overlapping
@@ -10,16 +11,20 @@ Per video (paper, section 4.2):
 - stretches of clips that no sentence covers are cut into video-only segments of
   `segment_tokens` visual tokens (paper: 16); a stretch's last segment keeps its remainder.
 Segments are numbered 0..n-1 in time order within a video (neighbours: index ± 1). The corpus
-is rebuilt from every usable video on each run, written as one file sorted by
-(video_id, segment_index), so a rerun with nothing new writes identical bytes.
+is rebuilt from every usable video on each run, cut into `schemas.layout.corpus_shards(n)`
+shards (about MAX_SHARD_SEGMENTS rows each): every segment of a video sits in the shard
+`video_shard(video_id, n)`, rows sorted by (video_id, segment_index) within a shard. Each shard
+is grouped, sorted and written by one worker that holds only that shard (as Arrow columns), so
+no process ever holds the corpus; a rerun with nothing new writes identical bytes. Shards of an
+earlier run with another shard count are deleted once every new shard is written.
 """
 
 import apache_beam as beam
 import pyarrow as pa
 from apache_beam.io.filesystems import FileSystems
 
-from schemas import SEGMENTS, USABLE, Status
-from stages.store.files import write_table
+from schemas import SEGMENTS, USABLE, Status, layout
+from stages.store.files import match, write_table
 from stages.store.stage import StageStore
 from stages.store.status import status_row
 
@@ -85,7 +90,8 @@ def video_segments(
 
 
 class SegmentVideoFn(beam.DoFn):
-    """TOKENS row → its SEGMENTS rows (main) and a tagged `status` row."""
+    """(TOKENS row, its sentences status row, its split) → its SEGMENTS rows (main) and a
+    tagged `status` row."""
 
     def __init__(self, out: str, segment_tokens: int):
         self._out, self._n = out, segment_tokens
@@ -93,12 +99,12 @@ class SegmentVideoFn(beam.DoFn):
     def setup(self):
         self._sentences = StageStore(self._out, "sentences")
 
-    def process(self, tokens: dict, sentences_status: dict, splits: dict):
+    def process(self, item: tuple[dict, dict | None, str | None]):
+        tokens, row, split = item
         vid = tokens["video_id"]
-        row = sentences_status.get(vid)
         with_text = row is not None and row["status"] in USABLE
         sentences = self._sentences.read_data(vid).to_pylist() if with_text else []
-        segments = video_segments(tokens, sentences, splits.get(vid), self._n)
+        segments = video_segments(tokens, sentences, split, self._n)
         yield from segments
         message = None if with_text else "video only: no sentences"
         yield beam.pvalue.TaggedOutput(
@@ -112,34 +118,88 @@ def upstream_status(tokens_status: dict) -> dict:
     return status_row(tokens_status["video_id"], "corpus", Status.UPSTREAM_FAILED, message)
 
 
-def _write_segments(rows: list[dict], path: str) -> int:
-    rows.sort(key=lambda r: (r["video_id"], r["segment_index"]))
-    write_table(pa.Table.from_pylist(rows, schema=SEGMENTS), path)
-    return len(rows)
+def _joined(item):
+    """(video id, {tokens, sentences, split}) → (TOKENS row, sentences row, split)."""
+    _, joined = item
+    sentences, splits = list(joined["sentences"]), list(joined["split"])
+    for tokens in joined["tokens"]:
+        yield tokens, sentences[0] if sentences else None, splits[0] if splits else None
+
+
+class _WriteShardFn(beam.DoFn):
+    """(shard, its segments) → the shard file, rows sorted by (video_id, segment_index); the
+    rows become Arrow columns `batch` at a time (never a list of the whole shard)."""
+
+    def __init__(self, out: str, batch: int = 8192):
+        self._out, self._batch = out, batch
+
+    def process(self, item, n: int):
+        shard, rows = item
+        batches, pending = [], []
+        for row in rows:
+            if row is None:  # the marker that makes an empty shard exist
+                continue
+            pending.append(row)
+            if len(pending) == self._batch:
+                batches.append(pa.Table.from_pylist(pending, schema=SEGMENTS))
+                pending = []
+        batches.append(pa.Table.from_pylist(pending, schema=SEGMENTS))
+        table = pa.concat_tables(batches).sort_by(
+            [("video_id", "ascending"), ("segment_index", "ascending")]
+        )
+        path = layout.corpus_path(self._out, shard, n)
+        write_table(table.combine_chunks(), path)
+        yield path
+
+
+def _delete_stale_shards(written: list[str], out: str) -> None:
+    """Remove corpus files of earlier runs (another shard count, the one-file layout)."""
+    keep = set(written)
+    stale = [p for p in match(layout.corpus_glob(out)) if p not in keep]
+    legacy = layout.join(layout.corpus_dir(out), "segments.parquet")
+    stale += [legacy] if FileSystems.exists(legacy) else []
+    if stale:
+        FileSystems.delete(stale)
 
 
 class BuildCorpus(beam.PTransform):
-    """TOKENS rows (+ sentences status rows, + video records for the split) →
-    `OUT/corpus/segments.parquet`. Returns the per-video `corpus` status rows of the videos
-    that had tokens."""
+    """TOKENS rows (+ sentences status rows, + video records for the split) → the corpus
+    shards. Returns the per-video `corpus` status rows of the videos that had tokens."""
 
     def __init__(self, out: str, videos, sentences_status, segment_tokens: int = SEGMENT_TOKENS):
         super().__init__()
         self._out, self._videos, self._sentences, self._n = (
             out, videos, sentences_status, segment_tokens)  # fmt: skip
-        self._path = FileSystems.join(StageStore(out, "corpus").root, "segments.parquet")
 
     def expand(self, tokens):
-        splits = self._videos | "Splits" >> beam.Map(lambda v: (v["video_id"], v["split"]))
-        sentences = self._sentences | "ById" >> beam.Map(lambda r: (r["video_id"], r))
-        seg = tokens | "Segment" >> beam.ParDo(
-            SegmentVideoFn(self._out, self._n),
-            sentences_status=beam.pvalue.AsDict(sentences),
-            splits=beam.pvalue.AsDict(splits),
-        ).with_outputs("status", main="segments")
-        _ = (
+        joined = {
+            "tokens": tokens | "KeyTokens" >> beam.Map(lambda r: (r["video_id"], r)),
+            "sentences": self._sentences | "KeySentences" >> beam.Map(lambda r: (r["video_id"], r)),
+            "split": self._videos | "Splits" >> beam.Map(lambda v: (v["video_id"], v["split"])),
+        } | "Join" >> beam.CoGroupByKey()
+        seg = (
+            joined
+            | "Pair" >> beam.FlatMap(_joined)
+            | "Segment"
+            >> beam.ParDo(SegmentVideoFn(self._out, self._n)).with_outputs(
+                "status", main="segments"
+            )
+        )
+        n = (
             seg.segments
-            | "Gather" >> beam.combiners.ToList()
-            | "Write" >> beam.Map(_write_segments, self._path)
+            | "Count" >> beam.combiners.Count.Globally()
+            | "Shards" >> beam.Map(layout.corpus_shards)
+        )
+        markers = n | "EveryShard" >> beam.FlatMap(lambda k: [(i, None) for i in range(k)])
+        keyed = seg.segments | "ByShard" >> beam.Map(
+            lambda r, k: (layout.video_shard(r["video_id"], k), r), k=beam.pvalue.AsSingleton(n)
+        )
+        _ = (
+            (keyed, markers)
+            | "WithEmpty" >> beam.Flatten()
+            | "GroupShards" >> beam.GroupByKey()
+            | "WriteShard" >> beam.ParDo(_WriteShardFn(self._out), n=beam.pvalue.AsSingleton(n))
+            | "Written" >> beam.combiners.ToList()  # shard paths only: a few per million rows
+            | "DeleteStale" >> beam.Map(_delete_stale_shards, self._out)
         )
         return seg.status

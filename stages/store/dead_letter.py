@@ -6,7 +6,7 @@ Dataflow retries a bundle four times and then fails the whole batch job. `Guarde
 step's DoFn under Beam's `with_exception_handling`, so such an exception becomes:
 
 - that video's status row in each stage the step writes: `internal_error`, with the exception
-  type and message (`OUT/<stage>/status.parquet`, listed first by the run summary and
+  type and message (`OUT/<stage>/status/part-*.parquet`, listed first by the run summary and
   `make inspect`), and
 - a dead letter with the full traceback: `OUT/failed/<stage>/<video_id>.json`;
 
@@ -72,6 +72,14 @@ class DeadLetter(NamedTuple):
         )
 
 
+def _video_id(element) -> str:
+    """The video of an input element: a row, or a joined tuple whose first item is one
+    (stages.store.stage.WithPrevious: (row, previous status row))."""
+    while isinstance(element, tuple | list):
+        element = element[0]
+    return element["video_id"]
+
+
 def dead_letters(failed: tuple, stages: tuple[str, ...]) -> list[DeadLetter]:
     """Beam's dead-letter element `(element, (type, repr, traceback lines))` → one DeadLetter
     per stage the step writes."""
@@ -81,7 +89,7 @@ def dead_letters(failed: tuple, stages: tuple[str, ...]) -> list[DeadLetter]:
         name = exc_type.__qualname__
     message = exc_repr[len(exc_type.__name__) + 1 : -1] if exc_repr.endswith(")") else exc_repr
     return [
-        DeadLetter(element["video_id"], stage, name, message[:500], "".join(tb_lines))
+        DeadLetter(_video_id(element), stage, name, message[:500], "".join(tb_lines))
         for stage in stages
     ]
 

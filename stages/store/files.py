@@ -8,8 +8,12 @@ complete file; a killed run leaves at most a `.tmp-*` file, swept on the next ru
 import hashlib
 import io
 import json
+import os
+import shutil
+import tempfile
 import uuid
 from collections.abc import Callable
+from pathlib import Path
 from typing import BinaryIO
 
 import pyarrow as pa
@@ -17,7 +21,24 @@ import pyarrow.parquet as pq
 from apache_beam.io.filesystem import CompressionTypes
 from apache_beam.io.filesystems import FileSystems
 
+from schemas.io import atomic_write_local
+from schemas.layout import is_local
+
 FINGERPRINT_KEY = b"videobert.fingerprint"
+
+
+def _anonymous_against_emulator() -> None:
+    """Against a GCS emulator (`STORAGE_EMULATOR_HOST`, as the tests run) Beam's GCS client
+    connects anonymously at once: without this it first retries Application Default Credentials
+    for ~30 s per process (and probes the GCE metadata server, which is not loopback)."""
+    if os.environ.get("STORAGE_EMULATOR_HOST"):
+        from apache_beam.internal.gcp import auth
+
+        with auth._Credentials._credentials_lock:
+            auth._Credentials._credentials, auth._Credentials._credentials_init = None, True
+
+
+_anonymous_against_emulator()
 
 
 def fingerprint(config: object) -> str:
@@ -47,6 +68,39 @@ def atomic_write(path: str, write: Callable[[BinaryIO], object]) -> None:
         if FileSystems.exists(tmp):
             FileSystems.delete([tmp])
         raise
+
+
+def write_via_local_file(path: str, write: Callable[[Path], object]) -> None:
+    """For writers that need a real local file (PyAV, pyarrow): `write(local temp)`, then
+    publish it at `path` atomically; a local `path` is a rename, a gs:// one an upload."""
+    if is_local(path):
+        atomic_write_local(path, write)
+        return
+    with tempfile.TemporaryDirectory() as tmp:
+        local = Path(tmp) / path.rsplit("/", 1)[-1]
+        write(local)
+        with open(local, "rb") as src:
+            atomic_write(path, lambda f: shutil.copyfileobj(src, f, 1 << 20))
+
+
+def match(pattern: str) -> list[str]:
+    """Sorted paths matching `pattern` (none: an empty list)."""
+    return sorted(m.path for r in FileSystems.match([pattern]) for m in r.metadata_list)
+
+
+def read_parts(pattern: str, schema: pa.Schema, columns: list[str] | None = None) -> pa.Table:
+    """The parts of a sharded table as one table (empty with `schema` when there are none).
+    For summaries and small tables; pipelines read parts inside the job (stages.store.stage)."""
+    tables = []
+    for path in match(pattern):
+        try:
+            tables.append(read_table(path, columns))
+        except pa.ArrowInvalid as e:  # name the part: the fix is to delete or rewrite it
+            raise pa.ArrowInvalid(f"{path}: {e}") from e
+    if not tables:
+        empty = schema if columns is None else pa.schema([schema.field(c) for c in columns])
+        return empty.empty_table()
+    return pa.concat_tables(tables)
 
 
 def write_table(table: pa.Table, path: str) -> None:

@@ -28,7 +28,7 @@ from schemas import SENTENCES, USABLE, Status
 from schemas.text import load_tokenizer
 from stages.store.dead_letter import MAIN, Guarded
 from stages.store.files import fingerprint, read_fingerprint
-from stages.store.stage import StageStore
+from stages.store.stage import ReadParts, StageStore
 from stages.store.status import status_row
 from stages.workers import acquire
 
@@ -176,7 +176,6 @@ class SentencesFn(beam.DoFn):
     def setup(self):
         self._transcripts = StageStore(self._out, "transcripts")
         self._store = StageStore(self._out, "sentences")
-        self._previous = self._store.load_status()
         self._tokenizer = load_tokenizer(self._cfg.tokenizer)
         self._punctuator = None  # loaded on the first transcript: no text, no model
 
@@ -196,7 +195,8 @@ class SentencesFn(beam.DoFn):
             labels = self._punctuator.model.labels([[w.text for w in words]])[0]
         return split_by_punctuation(words, labels, cfg.max_words)
 
-    def process(self, transcripts_status: dict, durations: dict):
+    def process(self, item: tuple[dict, dict | None, float | None]):
+        transcripts_status, prev, duration = item
         vid, t0 = transcripts_status["video_id"], time.monotonic()
         if transcripts_status["status"] not in USABLE:
             message = f"transcripts: {transcripts_status['status']}"
@@ -205,11 +205,10 @@ class SentencesFn(beam.DoFn):
         fp = fingerprint(
             {"cfg": self._cfg, "transcript": read_fingerprint(self._transcripts.data_path(vid))}
         )
-        prev = self._previous.get(vid)
         if not self._force and self._store.is_done(vid, fp) and prev and prev["status"] == "ok":
             yield prev
             return
-        words = timed_words(self._transcripts.read_data(vid).to_pylist(), durations.get(vid))
+        words = timed_words(self._transcripts.read_data(vid).to_pylist(), duration)
         sentences = self._split(words)
         ids = self._tokenizer([s.text for s in sentences], add_special_tokens=False)["input_ids"]
         rows = sentence_rows(vid, sentences, ids, self._cfg.splitter)
@@ -228,12 +227,28 @@ class SplitSentences(beam.PTransform):
         self._out, self._cfg, self._videos, self._force = out, cfg, videos, force
 
     def expand(self, transcripts_status):
-        durations = self._videos | "Durations" >> beam.Map(
-            lambda v: (v["video_id"], v["duration_s"])
-        )
-        fn = SentencesFn(self._out, self._cfg, self._force)
+        store = StageStore(self._out, "sentences")
+        joined = {
+            "status": transcripts_status | "Key" >> beam.Map(lambda r: (r["video_id"], r)),
+            "previous": self._videos.pipeline
+            | "ReadStatus" >> ReadParts(store.status_glob)
+            | "KeyPrevious" >> beam.Map(lambda r: (r["video_id"], r)),
+            "duration": self._videos
+            | "Durations" >> beam.Map(lambda v: (v["video_id"], v["duration_s"])),
+        } | "Join" >> beam.CoGroupByKey()
         return (
-            transcripts_status
+            joined
+            | "Pair" >> beam.FlatMap(_with_previous_and_duration)
             | "Split"
-            >> Guarded(self._out, fn, {MAIN: "sentences"}, durations=beam.pvalue.AsDict(durations))
+            >> Guarded(
+                self._out, SentencesFn(self._out, self._cfg, self._force), {MAIN: "sentences"}
+            )
         )[MAIN]
+
+
+def _with_previous_and_duration(item):
+    """(video id, joined) → (transcripts status row, previous sentences row, duration)."""
+    _, joined = item
+    previous, durations = list(joined["previous"]), list(joined["duration"])
+    for status in joined["status"]:
+        yield status, previous[0] if previous else None, durations[0] if durations else None

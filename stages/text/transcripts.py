@@ -20,7 +20,7 @@ from stages.acquire.info_cache import load_info
 from stages.acquire.polite import YOUTUBE, Pacer
 from stages.store.dead_letter import MAIN, Guarded
 from stages.store.files import fingerprint
-from stages.store.stage import PartitionFinishedFn, StageStore
+from stages.store.stage import SkipFinished, StageStore
 from stages.store.status import RETRYABLE, status_row
 from stages.text.asr import Snippet, Transcript, TranscriptError, language_rank
 from stages.text.captions import choose_sidecar, clean_text, find_sidecars, load_caption_file
@@ -169,9 +169,7 @@ class FetchTranscripts(beam.PTransform):
     def expand(self, videos):
         store, fp = StageStore(self._out, "transcripts"), fingerprint(self._cfg)
         checked = videos | "ValidIds" >> beam.ParDo(_valid_id).with_outputs("invalid", main="valid")
-        parts = checked.valid | "SkipFinished" >> beam.ParDo(
-            PartitionFinishedFn(store, fp, self._force, self._retry)
-        ).with_outputs("done", main="todo")
+        parts = checked.valid | "SkipFinished" >> SkipFinished(store, fp, self._force, self._retry)
         fetched = (
             parts.todo
             | "Spread" >> beam.Reshuffle()

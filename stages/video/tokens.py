@@ -27,7 +27,7 @@ from apache_beam.metrics import Metrics
 from schemas import TOKENS, USABLE, Status
 from schemas.tree import CentroidTree
 from stages.store.dead_letter import MAIN, Guarded
-from stages.store.stage import StageStore
+from stages.store.stage import StageStore, WithPrevious
 from stages.store.status import status_row
 
 log = logging.getLogger(__name__)
@@ -109,10 +109,10 @@ class AssignTokensFn(beam.DoFn):
     def setup(self):
         self._features = StageStore(self._out, "features")
         self._store = StageStore(self._out, "tokens")
-        self._previous = self._store.load_status()
         self._assign = assigner(self._device)
 
-    def process(self, features_status: dict, tree):
+    def process(self, item: tuple[dict, dict | None], tree):
+        features_status, previous = item
         vid, t0 = features_status["video_id"], time.monotonic()
         if features_status["status"] not in USABLE:
             message = f"features: {features_status['status']}"
@@ -124,7 +124,7 @@ class AssignTokensFn(beam.DoFn):
         status = None
         if not self._force and self._store.is_done(vid, fp):
             row = self._store.read_data(vid).to_pylist()[0]
-            status = self._previous.get(vid)  # carried over unchanged when it says ok
+            status = previous  # carried over unchanged when it says ok
         else:
             try:
                 row = tokens_row(self._features.read_data(vid), tree, self._assign)
@@ -155,8 +155,9 @@ class AssignVisualTokens(beam.PTransform):
         self._out, self._tree, self._force, self._device = out, tree, force, device
 
     def expand(self, features_status):
+        previous = features_status | "WithPrevious" >> WithPrevious(StageStore(self._out, "tokens"))
         fn = AssignTokensFn(self._out, self._force, self._device)
-        outputs = features_status | "Assign" >> Guarded(
+        outputs = previous | "Assign" >> Guarded(
             self._out,
             fn,
             {MAIN: None, "status": "tokens"},

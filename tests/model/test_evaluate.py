@@ -16,6 +16,7 @@ from model.predict import Predictor
 from model.zeroshot import Candidates, SlotScorer, top_lemmas, topk_accuracy
 from schemas import GROUND_TRUTH, SEGMENTS, TOKENS
 from schemas.text import load_tokenizer
+from tests.tables import corpus_files
 
 K = 6  # visual tokens
 
@@ -63,7 +64,10 @@ def out(tmp_path_factory):
                 {"video_id": vid, "action_index": i, "verb": verb, "noun": noun,
                  "start_s": start + 0.2, "end_s": end - 0.2, "narrated": True, "split": split}
             )  # fmt: skip
-    pq.write_table(pa.Table.from_pylist(segments, SEGMENTS), root / "corpus" / "segments.parquet")
+    pq.write_table(
+        pa.Table.from_pylist(segments, SEGMENTS),
+        root / "corpus" / "segments-00000-of-00001.parquet",
+    )
     pq.write_table(
         pa.Table.from_pylist(truth, GROUND_TRUTH), root / "sample" / "ground_truth.parquet"
     )
@@ -222,12 +226,11 @@ def test_eval_warns_when_an_evaluation_video_is_in_the_pretraining_corpus(
     local directory brought in as `v_<id>` with a hash suffix: both named in a warning."""
     leaky = tmp_path / "leaky"
     shutil.copytree(out, leaky)
-    rows = pq.read_table(leaky / "corpus" / "segments.parquet").to_pylist()
+    (shard,) = corpus_files(leaky)  # the tiny corpus is one shard
+    rows = pq.read_table(shard).to_pylist()
     extra = [{**rows[-1], "split": "train"},
              {**rows[0], "video_id": "v_abcdEFGhij0_1a2b3c4d", "split": None}]  # fmt: skip
-    pq.write_table(
-        pa.Table.from_pylist(rows + extra, SEGMENTS), leaky / "corpus" / "segments.parquet"
-    )
+    pq.write_table(pa.Table.from_pylist(rows + extra, SEGMENTS), shard)
     spans = [{"segment": [0, 6], "id": 0, "sentence": "cut the tomato"}]
     database = {"abcdEFGhij0": {"subset": "validation", "annotations": spans},
                 "trainOnly00": {"subset": "training", "annotations": spans}}  # fmt: skip

@@ -13,7 +13,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from model.train import Preset, train
-from schemas import FEATURE_DIM, FEATURES, GROUND_TRUTH, SEGMENTS, TOKENS
+from schemas import FEATURE_DIM, FEATURES, GROUND_TRUTH, SEGMENTS, TOKENS, layout
 from tests.model.tiny import write_centroids
 
 VERBS, NOUNS = ("cut", "stir", "pour"), ("tomato", "egg", "onion")
@@ -32,7 +32,7 @@ def _write(rows, schema, path: Path) -> None:
 def build(root: Path, tokenizer) -> Path:
     """The world and a 2-step VideoBERT pretrained on it (OUT/pretrain/final + a checkpoint)."""
     build_data(root, tokenizer)
-    train(root / "corpus" / "segments.parquet", root / "kmeans" / "centroids.parquet",
+    train(root / "corpus", root / "kmeans" / "centroids.parquet",
           root / "pretrain", TINY_PRETRAIN)  # fmt: skip
     return root
 
@@ -106,11 +106,11 @@ def build_data(root: Path, tokenizer) -> Path:
             root / "features" / "data" / f"{vid}.parquet",
         )
     _write(truth, GROUND_TRUTH, root / "sample" / "ground_truth.parquet")
-    _write(segments, SEGMENTS, root / "corpus" / "segments.parquet")
+    _write(segments, SEGMENTS, Path(layout.corpus_path(str(root), 0, 1)))  # one shard
     (root / "kmeans").mkdir(parents=True, exist_ok=True)
     write_centroids(root / "kmeans" / "centroids.parquet", missing_leaf=None)
     train(
-        root / "corpus" / "segments.parquet",
+        root / "corpus",
         root / "kmeans" / "centroids.parquet",
         root / "pretrain",
         TINY_PRETRAIN,

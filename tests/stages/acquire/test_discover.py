@@ -2,7 +2,6 @@ import os
 import socket
 
 import apache_beam as beam
-import pyarrow.parquet as pq
 import pytest
 from apache_beam.testing.test_pipeline import TestPipeline
 from apache_beam.testing.util import assert_that, equal_to
@@ -11,6 +10,7 @@ from schemas import Status
 from schemas.ids import validate_video_id
 from stages.acquire.discover import Discover, local_records, local_video_ids
 from tests.nonroot import as_nobody
+from tests.tables import status_table, videos_table
 
 
 def test_local_ids_are_safe_unique_and_stable():
@@ -108,7 +108,7 @@ def test_discover_writes_a_status_row_for_every_unusable_entry(tmp_path):
     with TestPipeline(runner="FnApiRunner") as p:
         videos, _ = p | Discover(out, [str(src)])
         assert_that(videos | beam.Map(lambda v: v["video_id"]), equal_to(["one"]))
-    status = pq.read_table(f"{out}/discover/status.parquet").to_pylist()
+    status = status_table(out, "discover").to_pylist()
     assert [(r["video_id"], r["status"]) for r in status] == [("one", "ok"), ("two", "not_a_file")]
 
 
@@ -120,8 +120,8 @@ def test_discover_local_writes_videos_table(tmp_path):
     with TestPipeline(runner="FnApiRunner") as p:
         videos, _ = p | Discover(out, [str(src)])
         assert_that(videos | beam.Map(lambda v: v["video_id"]), equal_to(["one"]))
-    assert pq.read_table(f"{out}/discover/videos.parquet").column("video_id").to_pylist() == ["one"]
-    assert pq.read_table(f"{out}/discover/status.parquet").column("status").to_pylist() == ["ok"]
+    assert videos_table(out).column("video_id").to_pylist() == ["one"]
+    assert status_table(out, "discover").column("status").to_pylist() == ["ok"]
 
 
 def test_discover_empty_dir_is_a_clear_error(tmp_path):

@@ -1,7 +1,6 @@
 import json
 
 import apache_beam as beam
-import pyarrow.parquet as pq
 import pytest
 from apache_beam.testing.test_pipeline import TestPipeline
 from apache_beam.testing.util import assert_that, equal_to
@@ -18,6 +17,7 @@ from stages.acquire.filter import (
     plan_summary,
 )
 from tests.paths import YOUCOOK2_SAMPLE
+from tests.tables import status_table
 
 CFG = FilterConfig()
 
@@ -285,7 +285,7 @@ def test_exclusions_apply_to_local_files_too(tmp_path):
         videos, _ = p | Discover(out, [str(src)])
         kept = videos | FilterVideos(out, cfg)
         assert_that(kept | beam.Map(lambda v: v["video_id"]), equal_to(["mine"]))
-    rows = {r["video_id"]: r for r in pq.read_table(f"{out}/filter/status.parquet").to_pylist()}
+    rows = {r["video_id"]: r for r in status_table(out, "filter").to_pylist()}
     assert {v: r["status"] for v, r in rows.items()} == {
         "kTVcpmqpXJ8": Status.EXCLUDED, "v_6c7WtnF5XWg": Status.EXCLUDED, "mine": Status.OK
     }  # fmt: skip

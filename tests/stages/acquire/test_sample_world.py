@@ -3,6 +3,7 @@ import itertools
 import json
 import re
 from fractions import Fraction
+from pathlib import Path
 
 import apache_beam as beam
 import av
@@ -244,7 +245,7 @@ def test_records_and_ground_truth_match_their_schemas(tmp_path):
     assert record["source"] == "sample" and record["uri"] == str(
         tmp_path.absolute() / "videos" / f"sample-0000.{plans[0].ext}"
     )
-    path = write_ground_truth(TINY, tmp_path)
+    path = Path(write_ground_truth(TINY, tmp_path))
     table = pq.read_table(path)
     assert table.schema == GROUND_TRUTH
     assert table.to_pylist() == [row for p in plans for row in ground_truth_rows(p)]

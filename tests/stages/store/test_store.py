@@ -7,10 +7,10 @@ import pytest
 from apache_beam.testing.test_pipeline import TestPipeline
 from apache_beam.testing.util import assert_that, equal_to
 
-from schemas import CLIPS, STATUS, Status
+from schemas import CLIPS, STATUS, Status, layout
 from schemas.ids import validate_video_id
 from stages.store.files import write_table
-from stages.store.stage import PartitionFinishedFn, StageStore
+from stages.store.stage import SkipFinished, StageStore
 from stages.store.status import WriteStatus, merge_status, status_row, summarize
 
 
@@ -61,7 +61,7 @@ def test_fingerprint_mismatch_means_not_done(tmp_path):
 def test_merge_status_keeps_one_row_per_video_newest_wins():
     prev = {"a": status_row("a", "frames", Status.DECODE_TIMEOUT, "slow")}
     rows = [status_row("a", "frames", Status.OK, items=3), status_row("b", "frames", Status.OK)]
-    table = merge_status(prev, rows)
+    table = merge_status(pa.Table.from_pylist(list(prev.values()), schema=STATUS), rows)
     assert table.schema == STATUS
     assert table.column("video_id").to_pylist() == ["a", "b"]
     assert table.column("status").to_pylist() == ["ok", "ok"]
@@ -81,25 +81,14 @@ def test_partition_finished_routes_done_failed_and_pending(tmp_path):
     out = str(tmp_path)
     store = StageStore(out, "frames")
     store.write_data("done", pa.Table.from_pylist([], schema=CLIPS), "fp")
-    write_table(
-        merge_status(
-            {},
-            [
-                status_row("corrupt", "frames", Status.CORRUPT_MEDIA, "bad"),
-                status_row("timeout", "frames", Status.DECODE_TIMEOUT, "slow"),
-            ],
-        ),
-        store.status_path,
-    )
+    for row in [
+        status_row("corrupt", "frames", Status.CORRUPT_MEDIA, "bad"),
+        status_row("timeout", "frames", Status.DECODE_TIMEOUT, "slow"),
+    ]:  # each in its own part, as WriteStatus places them
+        write_table(merge_status(None, [row]), store.status_part(_part(row["video_id"])))
     videos = [{"video_id": v} for v in ("done", "corrupt", "timeout", "new")]
     with TestPipeline(runner="FnApiRunner") as p:
-        parts = (
-            p
-            | beam.Create(videos)
-            | beam.ParDo(PartitionFinishedFn(store, "fp", force=False)).with_outputs(
-                "done", main="todo"
-            )
-        )
+        parts = p | beam.Create(videos) | SkipFinished(store, "fp", force=False)
         assert_that(
             parts.todo | "ids" >> beam.Map(lambda v: v["video_id"]),
             equal_to(["timeout", "new"]),
@@ -122,3 +111,31 @@ def test_write_status_merges_with_previous_runs(tmp_path):
                 | WriteStatus(store)
             )
     assert sorted(store.load_status()) == ["a", "b", "c"]
+
+
+def _part(video_id: str) -> int:
+    return layout.video_shard(video_id, layout.TABLE_SHARDS)
+
+
+def test_status_parts_hold_each_video_once_in_its_own_part_sorted(tmp_path):
+    store = StageStore(str(tmp_path), "frames")
+    ids = [f"v{i:03d}" for i in range(200)]
+    for status in (Status.DECODE_TIMEOUT, Status.OK):  # the second run's rows win
+        with TestPipeline(runner="FnApiRunner") as p:
+            _ = p | beam.Create([status_row(v, "frames", status) for v in ids]) | WriteStatus(store)
+    paths = sorted(tmp_path.glob("frames/status/part-*-of-00016.parquet"))
+    assert len(paths) == 16  # 200 videos spread over every part
+    seen = []
+    for path in paths:
+        part = pq.read_table(path).column("video_id").to_pylist()
+        assert part == sorted(part) and {_part(v) for v in part} == {int(path.name[5:10])}
+        seen += part
+    assert sorted(seen) == ids
+    assert {r["status"] for r in store.load_status().values()} == {"ok"}
+    with TestPipeline(runner="FnApiRunner") as p:  # replace: only this run's rows remain
+        _ = (
+            p
+            | beam.Create([status_row("v000", "frames", Status.OK)])
+            | WriteStatus(store, replace=True)
+        )
+    assert list(store.load_status()) == ["v000"]

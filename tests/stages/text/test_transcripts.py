@@ -4,13 +4,13 @@ read becomes that video's status row, and the other videos go on."""
 import os
 
 import apache_beam as beam
-import pyarrow.parquet as pq
 from apache_beam.testing.test_pipeline import TestPipeline
 
 from schemas import Status
 from stages.store.stage import StageStore
 from stages.store.status import WriteStatus
 from stages.text.transcripts import FetchTranscripts, TranscriptsConfig
+from tests.tables import status_table
 
 SRT = "1\n00:00:01,000 --> 00:00:02,500\nchop the onions\n"
 
@@ -38,7 +38,7 @@ def test_bad_ids_and_unreadable_sidecars_are_status_rows(tmp_path):
             | FetchTranscripts(out, TranscriptsConfig(source="auto"))
             | WriteStatus(StageStore(out, "transcripts"))
         )
-    rows = pq.read_table(f"{out}/transcripts/status.parquet").to_pylist()
+    rows = status_table(out, "transcripts").to_pylist()
     got = {r["video_id"]: r["status"] for r in rows}
     assert got == {
         "good": Status.OK,

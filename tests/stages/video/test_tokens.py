@@ -2,7 +2,6 @@
 
 import apache_beam as beam
 import numpy as np
-import pyarrow.parquet as pq
 import pytest
 from apache_beam.testing.test_pipeline import TestPipeline
 
@@ -11,6 +10,7 @@ from stages.store.status import WriteStatus
 from stages.video.kmeans import KMeansConfig, fit_tree
 from stages.video.tokens import AssignVisualTokens, BadFeatures, tokens_row, torch_assign
 from tests.stages.video.test_kmeans_parallel import write_features
+from tests.tables import status_table
 
 CFG = KMeansConfig(k=3, depth=2, niter=5)
 
@@ -45,7 +45,7 @@ def test_nonfinite_features_get_bad_features_and_no_tokens(tmp_path):
         trees = p | "Tree" >> beam.Create([tree])
         result = p | beam.Create(rows) | AssignVisualTokens(out, trees)
         _ = result.status | WriteStatus(StageStore(out, "tokens"))
-    status = {r["video_id"]: r for r in pq.read_table(f"{out}/tokens/status.parquet").to_pylist()}
+    status = {r["video_id"]: r for r in status_table(out, "tokens").to_pylist()}
     assert status["good"]["status"] == "ok" and status["good"]["items"] == 6
     assert status["bad"]["status"] == "bad_features"
     assert "rerun the features stage" in status["bad"]["error_message"]
