@@ -100,7 +100,7 @@ def save_checkpoint(out: Path, model, optimizer, scheduler, step: int, preset: P
         shutil.rmtree(tmp, ignore_errors=True)
         model.save_pretrained(tmp)
     _barrier(d)
-    torch.save(_rng_state(), tmp / f"rng-{d.rank}.pt")
+    torch.save(rng_state(), tmp / f"rng-{d.rank}.pt")
     if d.rank == 0:
         state = {
             "optimizer": optimizer.state_dict(),
@@ -116,12 +116,12 @@ def save_checkpoint(out: Path, model, optimizer, scheduler, step: int, preset: P
     _barrier(d)
 
 
-def _rng_state() -> dict:
+def rng_state() -> dict:
     cuda = torch.cuda.get_rng_state_all() if torch.cuda.is_available() else []
     return {"cpu": torch.get_rng_state(), "cuda": cuda}
 
 
-def _set_rng_state(state: dict) -> None:
+def set_rng_state(state: dict) -> None:
     torch.set_rng_state(state["cpu"])
     if state["cuda"]:
         torch.cuda.set_rng_state_all(state["cuda"])
@@ -132,7 +132,7 @@ def _barrier(d: Dist) -> None:
         dist.barrier()
 
 
-def _truncate_log(path: Path, step: int) -> None:
+def truncate_log(path: Path, step: int) -> None:
     """Keep the log lines of steps ≤ step (a resumed run rewrites what came after)."""
     if path.exists():
         lines = [line for line in path.read_text().splitlines() if json.loads(line)["step"] <= step]
@@ -241,7 +241,7 @@ def train(
     if state is not None:
         optimizer.load_state_dict(state["optimizer"])
         scheduler.load_state_dict(state["scheduler"])
-        _set_rng_state(torch.load(checkpoint / f"rng-{d.rank}.pt", weights_only=True))
+        set_rng_state(torch.load(checkpoint / f"rng-{d.rank}.pt", weights_only=True))
 
     ddp = None
     if d.world > 1:
@@ -254,7 +254,7 @@ def train(
     out.mkdir(parents=True, exist_ok=True)
     log_path = out / "log.jsonl"
     if d.rank == 0:
-        _truncate_log(log_path, start)
+        truncate_log(log_path, start)
     indices = list(range(d.rank, preset.batch_size, d.world))
     micro = [indices[m :: preset.grad_accum] for m in range(preset.grad_accum)]
     n_params = sum(p.numel() for p in params)
@@ -327,7 +327,7 @@ def _print_summary(last: dict, out: Path, seconds: float) -> None:
             print(f"  {key:<18} {value:.4g}")
 
 
-def _boolean(text: str) -> bool:
+def parse_bool(text: str) -> bool:
     if text.lower() not in ("true", "false", "1", "0"):
         raise argparse.ArgumentTypeError(f"expected true or false, got {text!r}")
     return text.lower() in ("true", "1")
@@ -345,7 +345,7 @@ def parse_args(argv=None) -> tuple[argparse.Namespace, Preset]:
     parser.add_argument("--compile", action=argparse.BooleanOptionalAction, help="torch.compile")
     parser.add_argument("--splits", default="train", help="comma-separated; 'all' for every row")
     for field in dataclasses.fields(Preset):
-        kind = _boolean if isinstance(field.default, bool) else type(field.default)
+        kind = parse_bool if isinstance(field.default, bool) else type(field.default)
         parser.add_argument(f"--{field.name}", type=kind, help="preset override")
     args = parser.parse_args(argv)
     overrides = {

@@ -23,11 +23,11 @@ import torch
 from model.caption.captioner import Captioner, pad_batch
 from model.train import (
     Dist,
-    _set_rng_state,
-    _truncate_log,
     latest_checkpoint,
     lr_factor,
     save_checkpoint,
+    set_rng_state,
+    truncate_log,
 )
 
 log = logging.getLogger(__name__)
@@ -117,13 +117,13 @@ def train_captioner(
     if state is not None:
         optimizer.load_state_dict(state["optimizer"])
         scheduler.load_state_dict(state["scheduler"])
-        _set_rng_state(torch.load(checkpoint / "rng-0.pt", weights_only=True))
+        set_rng_state(torch.load(checkpoint / "rng-0.pt", weights_only=True))
     x_all = torch.from_numpy(np.ascontiguousarray(features, dtype=np.float32)).to(device)
     if state is None:
         model.set_feature_stats(x_all)
     n_refs = [len(t) for t in targets]
     out.mkdir(parents=True, exist_ok=True)
-    _truncate_log(out / "log.jsonl", start)
+    truncate_log(out / "log.jsonl", start)
     model.train()
     total, n, t0 = 0.0, 0, time.monotonic()
     for step in range(start, preset.steps):

@@ -35,12 +35,12 @@ from model.clipbert.modeling import ClipBertForRetrieval
 from model.clipbert.sampling import SamplingConfig
 from model.train import (
     Dist,
-    _boolean,
-    _set_rng_state,
-    _truncate_log,
     latest_checkpoint,
     lr_factor,
+    parse_bool,
     save_checkpoint,
+    set_rng_state,
+    truncate_log,
 )
 from schemas.text import load_tokenizer
 
@@ -171,7 +171,7 @@ def train(
     if state is not None:
         optimizer.load_state_dict(state["optimizer"])
         scheduler.load_state_dict(state["scheduler"])
-        _set_rng_state(torch.load(checkpoint / "rng-0.pt", weights_only=True))
+        set_rng_state(torch.load(checkpoint / "rng-0.pt", weights_only=True))
     cfg = model.config
     collate = Collate(cfg.cls_token_id, cfg.sep_token_id, cfg.pad_token_id, preset.max_text_len)
     dataset = ClipDataset(pairs, preset.sampling(), preset.seed)
@@ -182,7 +182,7 @@ def train(
     data = loader(dataset, collate, batch_sampler=batches, workers=preset.workers)
     save.mkdir(parents=True, exist_ok=True)
     log_path = save / "log.jsonl"
-    _truncate_log(log_path, start)
+    truncate_log(log_path, start)
     log.info("training on %d pairs (%d dropped: %s) on %s", len(pairs), sum(bad.values()),
              dict(bad), dev)  # fmt: skip
 
@@ -255,7 +255,7 @@ def parse_args(argv=None) -> tuple[argparse.Namespace, Preset]:
     parser.add_argument("--device", help="cpu | cuda (default: cuda when available)")
     parser.add_argument("--amp", action=argparse.BooleanOptionalAction, help="bf16 autocast")
     for field in dataclasses.fields(Preset):
-        kind = _boolean if isinstance(field.default, bool) else type(field.default)
+        kind = parse_bool if isinstance(field.default, bool) else type(field.default)
         parser.add_argument(f"--{field.name}", type=kind, help="preset override")
     args = parser.parse_args(argv)
     if args.data != "corpus" and not args.videos:

@@ -87,8 +87,14 @@ def retrying(
         what=label,
     )
 
+    earlier: list[AcquisitionError] = []  # the typed failure of the last finished attempt
+
     def guarded() -> Any:
-        return guard.run(fn, AcquisitionError)
+        try:
+            return guard.run(fn, AcquisitionError)
+        except YoutubeDLError as exc:
+            earlier[:] = [to_acquisition_error(exc, ydl_log.warnings)]
+            raise
 
     try:
         return call_with_retries(
@@ -97,6 +103,15 @@ def retrying(
         )  # fmt: skip
     except YoutubeDLError as exc:
         raise to_acquisition_error(exc, ydl_log.warnings) from exc
+    except AcquisitionError as exc:
+        if exc.status == Status.NETWORK_TIMEOUT and guard.expired and earlier:
+            # The cap cut a retry short: the video failed for its earlier attempt's reason.
+            first = earlier[0]
+            raise AcquisitionError(
+                first.status, f"{first.message} (the {cfg.wall_clock_s:g} s wall clock ended "
+                "the retries)"
+            ) from exc  # fmt: skip
+        raise
     finally:
         guard.close()
 

@@ -134,3 +134,28 @@ def test_public_addresses_pass():
     assert is_public_address("8.8.8.8") and is_public_address("2001:4860:4860::8888")
     assert not is_public_address("224.0.0.1")
     check_url("http://93.184.216.34/v.mp4", allow_private=False)
+
+
+def test_a_retry_cut_by_the_wall_clock_keeps_the_earlier_attempts_reason():
+    """An HTTP 500, then a retry that the cap cuts short: the video failed for the server's
+    reason (retryable `server_error`), not for a `network_timeout` of our own making."""
+    from yt_dlp.utils import DownloadError
+
+    from stages.acquire.youtube_errors import retrying
+    from stages.acquire.ytdlp import YdlLog
+
+    calls = []
+
+    def attempt():
+        calls.append(time.monotonic())
+        if len(calls) == 1:
+            raise DownloadError("ERROR: unable to download video data: HTTP Error 500: Internal")
+        time.sleep(1.5)  # the cap (0.5 s) ends this attempt
+
+    cfg = replace(AcquireConfig(), wall_clock_s=0.5, min_interval_s=0.0)
+    policy = RetryPolicy(base_delay_s=0.01, jitter=0.0, deadline_s=10.0)
+    with pytest.raises(AcquisitionError) as err:
+        retrying(attempt, cfg, "probe x", YdlLog(), policy=policy, pacer=None, sleep=time.sleep)
+    assert len(calls) == 2
+    assert err.value.status == Status.SERVER_ERROR
+    assert "HTTP Error 500" in err.value.message and "wall clock" in err.value.message
