@@ -1,5 +1,7 @@
 """Shared helpers for the benchmarks: generated test videos and side-by-side timing."""
 
+import os
+import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -69,3 +71,53 @@ def own_peak_rss_mb() -> float:
     over fork + exec, so a child of a big benchmark run would report its parent's."""
     with open("/proc/self/status") as f:
         return next(int(line.split()[1]) for line in f if line.startswith("VmHWM:")) / 1024
+
+
+class ChildrenPeakRss:
+    """Peak RSS (VmHWM) of each process descended from this one, sampled every `every` s in a
+    thread while the block runs: the SDK worker processes of a multi_processing FnApiRunner.
+    `peak_mb` is the largest one's."""
+
+    def __init__(self, every: float = 0.2):
+        self._every, self._peaks, self._stop = every, {}, None
+
+    def _children(self, pid: int) -> list[int]:
+        out = []
+        for task in os.listdir(f"/proc/{pid}/task"):
+            try:
+                with open(f"/proc/{pid}/task/{task}/children") as f:
+                    out += [int(c) for c in f.read().split()]
+            except OSError:
+                continue
+        return out
+
+    def _sample(self) -> None:
+        todo = self._children(os.getpid())
+        while todo:
+            pid = todo.pop()
+            try:
+                with open(f"/proc/{pid}/status") as f:
+                    hwm = next(int(x.split()[1]) for x in f if x.startswith("VmHWM:"))
+                todo += self._children(pid)
+            except (OSError, StopIteration):
+                continue
+            self._peaks[pid] = max(self._peaks.get(pid, 0), hwm / 1024)
+
+    def __enter__(self):
+        self._stop = threading.Event()
+
+        def loop():
+            while not self._stop.wait(self._every):
+                self._sample()
+
+        self._thread = threading.Thread(target=loop, daemon=True)
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self._stop.set()
+        self._thread.join()
+
+    @property
+    def peak_mb(self) -> float:
+        return max(self._peaks.values(), default=0.0)
