@@ -14,11 +14,14 @@ table). The launcher builds the graph from the options alone: it lists no output
 no rows.
 """
 
+import atexit
 import logging
+import os
 import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import NoReturn
 
 import apache_beam as beam
 from apache_beam.options.pipeline_options import DirectOptions, PipelineOptions, StandardOptions
@@ -390,7 +393,22 @@ def main():
     # run(): an unexpected error still ends with its traceback (re-raised), and a run where no
     # video reached k-means ends with the summary and exit 3, not a traceback above it.
     logging.getLogger("apache_beam.runners.common").setLevel(logging.CRITICAL)
-    sys.exit(dataflow.main(run))  # dataflow: one-line configuration errors, exit 0 when done
+    code = dataflow.main(run)  # dataflow: one-line configuration errors, exit 0 when done
+    _exit_now(code)
+
+
+def _exit_now(code: int) -> NoReturn:
+    """End the process once its outputs are written, skipping interpreter finalisation and
+    the C++ static destructors. Native thread pools loaded by the stages (Arrow's IO and CPU
+    pools, apache/arrow#34314 and #39862; torch's and gRPC's) can still be running when those
+    destructors tear down their `std::thread`s, and under CPU contention that ends a finished
+    run in `terminate called without an active exception` (SIGABRT) and a nonzero exit.
+    Python's atexit handlers and logging still run, and the output streams are flushed."""
+    atexit._run_exitfuncs()
+    logging.shutdown()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
 
 
 if __name__ == "__main__":
