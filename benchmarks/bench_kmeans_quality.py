@@ -25,6 +25,8 @@ import pyarrow.parquet as pq
 from sklearn.metrics import adjusted_rand_score, normalized_mutual_info_score
 
 from benchmarks.bench_tokens import predict
+from schemas import VIDEOS, layout
+from stages.store.files import read_parts
 from stages.store.stage import StageStore
 from stages.video.kmeans import KMeansConfig, fit_tree, fit_two_phase
 from stages.video.kmeans.sample import sample_priority
@@ -101,7 +103,7 @@ def world(out: str) -> list[str]:
     """Token purity on held-out clips of the sample world, old tree vs new (k=10, depth=2)."""
     videos = {
         r["video_id"]: r["split"]
-        for r in pq.read_table(f"{out}/discover/videos.parquet").to_pylist()
+        for r in read_parts(layout.videos_glob(out), VIDEOS, ["video_id", "split"]).to_pylist()
     }
     truth = pq.read_table(f"{out}/sample/ground_truth.parquet").to_pylist()
     store, clips = StageStore(out, "features"), []

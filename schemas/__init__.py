@@ -2,7 +2,7 @@
 
 Writers pass these schemas explicitly (never inferred). Layout on disk:
 
-    OUT/discover/videos.parquet        VIDEOS, one row per video that entered the DAG
+    OUT/discover/videos/part-*.parquet VIDEOS, one row per video that entered the DAG (sharded)
     OUT/<stage>/status/part-*.parquet  STATUS, one row per video per stage (sharded)
     OUT/frames/data/<video_id>.parquet CLIPS, the clip index + a thumbnail per clip
     OUT/features/data/<video_id>.parquet FEATURES, one 1024-d S3D vector per clip

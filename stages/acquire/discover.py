@@ -237,7 +237,7 @@ def _first(item):
 
 
 class Discover(beam.PTransform):
-    """→ video records; writes OUT/discover/videos.parquet and its status table.
+    """→ video records; writes OUT/discover/videos/part-*.parquet and its status table.
 
     Sources: none (the embedded sample world), local directories, and remote sources
     (`stages.acquire.sources.classify_source`: YouTube searches, channels, playlists, video URLs,
