@@ -399,11 +399,14 @@ def main():
 
 def _exit_now(code: int) -> NoReturn:
     """End the process once its outputs are written, skipping interpreter finalisation and
-    the C++ static destructors. Native thread pools loaded by the stages (Arrow's IO and CPU
-    pools, apache/arrow#34314 and #39862; torch's and gRPC's) can still be running when those
-    destructors tear down their `std::thread`s, and under CPU contention that ends a finished
-    run in `terminate called without an active exception` (SIGABRT) and a nonzero exit.
-    Python's atexit handlers and logging still run, and the output streams are flushed."""
+    the C++ static destructors. gdb at the end of a finished run finds one family of
+    `std::thread`s still alive: Arrow's ThreadPool workers (3 here, beside Arrow's jemalloc
+    thread and OpenBLAS/OpenMP/torch pthreads). Arrow tears its pools down in those
+    destructors, and under CPU contention a worker can still be joinable there:
+    `terminate called without an active exception` (SIGABRT, apache/arrow#34314, #39862)
+    turns a written corpus into a failed `make corpus`. Arrow offers no call that stops its
+    pools (capacity cannot go below 1), so we never run those destructors: Python's atexit
+    handlers and logging still run and the output streams are flushed."""
     atexit._run_exitfuncs()
     logging.shutdown()
     sys.stdout.flush()
