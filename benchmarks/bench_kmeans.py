@@ -160,7 +160,9 @@ def main(argv=None) -> None:
     with threadpool_limits(1):
         faiss.omp_set_num_threads(1)
         tree.assign(x[:1000])  # warm the cached norms
-        hier_s = min(timed(tree.assign, x)[1] for _ in range(args.repeat))
+        # best of >= 3: a first call on a large batch pays for page faults of its fresh gather
+        # buffers (3-5x slower on these VMs); the tokens stage assigns a video at a time
+        hier_s = min(timed(tree.assign, x)[1] for _ in range(max(3, args.repeat)))
         leaves, mask = tree.leaf_centroids()
         flat = faiss.IndexFlatL2(args.dim)
         flat.add(np.ascontiguousarray(leaves[mask]))
