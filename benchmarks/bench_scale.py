@@ -41,7 +41,7 @@ import apache_beam as beam
 import numpy as np
 from apache_beam.options.pipeline_options import PipelineOptions
 from benchmarks.common import ChildrenPeakRss, own_peak_rss_mb
-workers_mb = None
+workers_mb, base_mb = None, 0.0  # base_mb: peak RSS before the measured work, where it counts
 
 what, out, n_videos = sys.argv[1], sys.argv[2], int(sys.argv[3])
 if what == "corpus":
@@ -78,11 +78,9 @@ elif what == "shard":
                    "first_clip": i, "visual_tokens": rng.integers(0, 20736, 16).tolist(),
                    "segment_index": i % 16, "num_segments": 16, "split": "train"}
 
-    base, t = own_peak_rss_mb(), time.perf_counter()
+    base_mb, t = own_peak_rss_mb(), time.perf_counter()
     list(_WriteShardFn(out).process((0, rows()), n=1))
     seconds = time.perf_counter() - t
-    print(json.dumps({"seconds": seconds, "rss_mb": own_peak_rss_mb() - base}))
-    sys.exit(0)
 else:
     from model.config import VideoBertConfig
     from model.data import PretrainingData, load_segments
@@ -96,7 +94,8 @@ else:
         data.example(0, i)
     seconds = time.perf_counter() - t
     print(json.dumps({"load_s": load_s, "examples_s": seconds - load_s}), file=sys.stderr)
-print(json.dumps({"seconds": seconds, "rss_mb": own_peak_rss_mb(), "worker_mb": workers_mb}))
+print(json.dumps({"seconds": seconds, "rss_mb": own_peak_rss_mb() - base_mb,
+                  "worker_mb": workers_mb}))
 """
 
 

@@ -407,8 +407,7 @@ def _exit_now(code: int) -> NoReturn:
     turns a written corpus into a failed `make corpus`. Arrow offers no call that stops its
     pools (capacity cannot go below 1), so we never run those destructors: Python's atexit
     handlers and logging still run and the output streams are flushed."""
-    atexit._run_exitfuncs()
-    logging.shutdown()
+    atexit._run_exitfuncs()  # logging registers its shutdown here too
     sys.stdout.flush()
     sys.stderr.flush()
     os._exit(code)
