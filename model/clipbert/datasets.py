@@ -3,6 +3,9 @@
 Training:
 - `corpus_pairs`: the corpus's sentences (its shards OUT/corpus/segments-*, split train) with their
   time spans, over the videos the DAG has (`video_files`): the same ASR text VideoBERT trains on.
+- `sample_world_pairs`: the sample world's training actions, each with human-style captions
+  (`model.caption.sample_captions`, as `make caption` trains on) over its span: caption data, the
+  kind ClipBERT trains on (MSRVTT, YouCook II), for the sample world.
 - `msrvtt_train_pairs`, `youcook2_pairs(subset="training")`: caption datasets users supply.
 
 Retrieval (`RetrievalSet`: query texts, a gallery of video spans, the gallery indices that count
@@ -94,8 +97,8 @@ def corpus_pairs(out: str | Path, splits: tuple[str, ...] = ("train",)) -> list[
     return pairs
 
 
-def sample_world_retrieval(out: str | Path, tokenize, split: str = "heldout") -> RetrievalSet:
-    """The sample world's held-out actions (module docstring)."""
+def _world_actions(out: str | Path, split: str) -> tuple[list[dict], dict[str, str]]:
+    """The sample world's ground-truth actions of `split` whose video file is here, and the files."""
     path = Path(layout.ground_truth_path(str(out)))
     if not path.exists():
         raise SystemExit(f"no sample world at {path}: run `make corpus` (the sample preset)")
@@ -103,6 +106,25 @@ def sample_world_retrieval(out: str | Path, tokenize, split: str = "heldout") ->
     actions = [
         a for a in pq.read_table(path).to_pylist() if a["split"] == split and a["video_id"] in files
     ]
+    return actions, files
+
+
+def sample_world_pairs(out: str | Path, tokenize, captions: int = 3) -> list[Pair]:
+    """The sample world's training actions, `captions` human-style captions each (one pair per
+    caption, drawn as `make caption`'s references are), over the action's span."""
+    from model.caption.sample_captions import references
+
+    actions, files = _world_actions(out, "train")
+    return [
+        Pair(a["video_id"], files[a["video_id"]], a["start_s"], a["end_s"], text, tokenize(text))
+        for a in actions
+        for text in references(a["verb"], a["noun"], (a["video_id"], a["action_index"]), captions)
+    ]
+
+
+def sample_world_retrieval(out: str | Path, tokenize, split: str = "heldout") -> RetrievalSet:
+    """The sample world's held-out actions (module docstring)."""
+    actions, files = _world_actions(out, split)
     queries = [f"{a['verb']} the {a['noun']}" for a in actions]
     gallery = [
         Pair(a["video_id"], files[a["video_id"]], a["start_s"], a["end_s"], q, tokenize(q))

@@ -4,8 +4,9 @@
         [--data corpus|msrvtt|youcook2 ...] [--resume] [--<any preset field> VALUE ...]
 
 Pairs: `corpus` (default) the corpus's sentences over their spans of the videos the DAG has
-(the ASR text VideoBERT trains on); `msrvtt` / `youcook2` caption datasets you supply (see
-`--help`). Each step draws `batch_size` pairs and, per pair, `clips` x `frames` sparse frames at
+(the ASR text VideoBERT trains on); `sample_captions` the sample world's training actions with
+human-style captions (caption data, as ClipBERT trains on); `msrvtt` / `youcook2` caption
+datasets you supply (see `--help`). Each step draws `batch_size` pairs and, per pair, `clips` x `frames` sparse frames at
 random positions (model.clipbert.data), decoded by DataLoader workers while the model trains;
 files that fail are skipped and counted by reason (log.jsonl `skipped`).
 
@@ -29,7 +30,12 @@ import torch
 from tqdm import tqdm
 
 from model.clipbert.data import ClipDataset, Collate, StepBatches, loader, usable_pairs
-from model.clipbert.datasets import corpus_pairs, msrvtt_train_pairs, youcook2_pairs
+from model.clipbert.datasets import (
+    corpus_pairs,
+    msrvtt_train_pairs,
+    sample_world_pairs,
+    youcook2_pairs,
+)
 from model.clipbert.init import build_clipbert
 from model.clipbert.modeling import ClipBertForRetrieval
 from model.clipbert.sampling import SamplingConfig
@@ -236,6 +242,8 @@ def train(
 def load_pairs(args, tokenize) -> list:
     if args.data == "corpus":
         return corpus_pairs(args.out)
+    if args.data == "sample_captions":
+        return sample_world_pairs(args.out, tokenize)
     if args.data == "msrvtt":
         return msrvtt_train_pairs(args.msrvtt_json, args.msrvtt_train_csv, args.videos, tokenize)
     return youcook2_pairs(args.youcook2, args.videos, tokenize, "training")
@@ -246,7 +254,7 @@ def parse_args(argv=None) -> tuple[argparse.Namespace, Preset]:
     parser.add_argument("--out", required=True, help="corpus root (corpus/, discover/, sample/)")
     parser.add_argument("--save", help="where to write (default OUT/clipbert)")
     parser.add_argument("--preset", choices=sorted(PRESETS), default="small")
-    parser.add_argument("--data", choices=("corpus", "msrvtt", "youcook2"), default="corpus")
+    parser.add_argument("--data", choices=("corpus", "sample_captions", "msrvtt", "youcook2"), default="corpus")
     parser.add_argument("--videos", help="msrvtt / youcook2: the directory of video files")
     parser.add_argument("--msrvtt_json", help="MSRVTT_data.json")
     parser.add_argument("--msrvtt_train_csv", help="MSRVTT_train.9k.csv (column video_id)")
@@ -258,7 +266,7 @@ def parse_args(argv=None) -> tuple[argparse.Namespace, Preset]:
         kind = parse_bool if isinstance(field.default, bool) else type(field.default)
         parser.add_argument(f"--{field.name}", type=kind, help="preset override")
     args = parser.parse_args(argv)
-    if args.data != "corpus" and not args.videos:
+    if args.data in ("msrvtt", "youcook2") and not args.videos:
         parser.error(f"--data {args.data} needs --videos")
     overrides = {
         f.name: getattr(args, f.name)

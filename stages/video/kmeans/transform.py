@@ -10,13 +10,15 @@ held-out and evaluation videos are assigned to the tree by `tokens`, never fitte
 The fit moves as little as possible (benchmarks/bench_kmeans.py):
 1. `ClipKeys`: per video, its clip indices (one Parquet column) → priorities (sample.py);
    `Choose` keeps the smallest `size` priorities (8 bytes a clip) → the sample's cutoffs.
-2. `ReadChosen`: per video, one read of its feature file, keeping only the chosen rows; rows with
+2. `ReadTop`: the videos holding clips of the top sample (its ≤ k**top_levels × 256 smallest
+   priorities, 12 MB for 12**4) read just those rows; `FitTop` fits the top levels on one worker.
+3. `ReadChosen`: per video, one read of its feature file, keeping only the chosen rows; rows with
    NaN/Inf are left out of the fit (counted, logged; `tokens` gives such videos `bad_features`).
-3. `FitTop`: the top sample (its ≤ k**top_levels × 256 smallest priorities, 12 MB for 12**4)
-   fits the top levels on one worker.
-4. `ByTopNode` + `GroupByKey`: every chosen row descends the top levels and travels once, in
-   ~4 MB chunks, to its top-level node; `FitSubtree` fits the levels below on that node's rows
-   alone (memory ≈ size / k**top_levels rows: 340 MB for 1M in 1024-d at top_levels=1).
+   Fused with `ByTopNode`: every chosen row descends the top levels right after its read and
+   travels once, in ~4 MB chunks, through one `GroupByKey` to its top-level node. The sample
+   itself is never materialised between steps (only that shuffle carries vectors).
+4. `FitSubtree` fits the levels below on that node's rows alone (memory ≈ size / k**top_levels
+   rows: 340 MB for 1M in 1024-d at top_levels=1).
 5. `Merge`: the top levels and the subtrees (not the sample) meet on one worker as the tree.
 Rows are sorted by sample key before every fit, so the tree does not depend on bundling.
 """
@@ -91,28 +93,33 @@ def _plan(choice, cfg: KMeansConfig) -> tuple[SamplePlan, Cutoffs]:
 
 
 class ReadChosenFn(beam.DoFn):
-    """(video_id, clip_index) → (video_id, chosen rows: priority, vkey, clip_index, feature)."""
+    """(video_id, clip_index) → (video_id, chosen rows: priority, vkey, clip_index, feature).
+    `top`: only the rows of the top sample, and only from videos that hold some (NaN/Inf rows
+    are dropped silently there: the full read counts and logs them)."""
 
-    def __init__(self, reader, seed: int):
-        self._reader, self._seed = reader, seed
+    def __init__(self, reader, seed: int, top: bool = False):
+        self._reader, self._seed, self._top = reader, seed, top
         self._nonfinite = Metrics.counter("kmeans", "nonfinite_clips_left_out")
         self._chosen = Metrics.counter("kmeans", "sampled_clips")
 
     def process(self, keys, choice):
         video_id, clip_index = keys
         cut = choice[1]
-        rows, priority = chosen_rows(video_id, clip_index, cut.cutoff, self._seed)
+        cutoff = cut.top_cutoff if self._top else cut.cutoff
+        rows, priority = chosen_rows(video_id, clip_index, cutoff, self._seed)
         if not len(rows):
             return
         feature = np.ascontiguousarray(self._reader.rows(video_id, rows), np.float32)
         finite = np.isfinite(feature).all(axis=1)
         if not finite.all():
-            bad = int((~finite).sum())
-            self._nonfinite.inc(bad)
-            log.warning("k-means: %s: %d sampled clips with NaN/Inf features left out of the "
-                        "fit (rerun the features stage for it)", video_id, bad)  # fmt: skip
+            if not self._top:
+                bad = int((~finite).sum())
+                self._nonfinite.inc(bad)
+                log.warning("k-means: %s: %d sampled clips with NaN/Inf features left out of "
+                            "the fit (rerun the features stage for it)", video_id, bad)  # fmt: skip
             rows, priority, feature = rows[finite], priority[finite], feature[finite]
-        self._chosen.inc(len(rows))
+        if not self._top:
+            self._chosen.inc(len(rows))
         vkey = np.full(len(rows), video_key(video_id, self._seed), np.uint64)
         yield {
             "priority": priority,
@@ -128,12 +135,6 @@ def _concat(chunks) -> dict:
     merged = {name: np.concatenate([c[name] for c in chunks]) for name in chunks[0]}
     order = sort_key(merged["priority"], merged["vkey"], merged["clip_index"])
     return {name: array[order] for name, array in merged.items()}
-
-
-def _top_rows(chunk: dict, choice):
-    keep = chunk["priority"] <= choice[1].top_cutoff
-    if keep.any():
-        yield {name: array[keep] for name, array in chunk.items()}
 
 
 def _fit_top(chunks: list[dict], cfg: KMeansConfig, choice) -> Levels:
@@ -211,15 +212,15 @@ class FitHierarchicalKMeans(beam.PTransform):
             >> beam.CombineGlobally(SmallestPrioritiesFn(cfg.wanted_sample)).without_defaults()
             | "Plan" >> beam.Map(_plan, cfg)
         )
-        chosen = keys | "ReadChosen" >> beam.ParDo(ReadChosenFn(reader, cfg.seed), choice)
         top = beam.pvalue.AsSingleton(
-            chosen
-            | "TopRows" >> beam.FlatMap(_top_rows, choice)
+            keys
+            | "ReadTop" >> beam.ParDo(ReadChosenFn(reader, cfg.seed, top=True), choice)
             | "TopSample" >> beam.combiners.ToList()
             | "FitTop" >> beam.Map(_fit_top, cfg, choice)
         )
         return (
-            chosen
+            keys
+            | "ReadChosen" >> beam.ParDo(ReadChosenFn(reader, cfg.seed), choice)
             | "ByTopNode" >> beam.ParDo(ByTopNodeFn(cfg.k), top)
             | "Group" >> beam.GroupByKey()
             | "FitSubtree" >> beam.Map(_fit_subtree, cfg, choice)

@@ -11,6 +11,7 @@ import pytest
 from model.clipbert.datasets import (
     msrvtt_retrieval,
     msrvtt_train_pairs,
+    sample_world_pairs,
     sample_world_retrieval,
     youcook2_pairs,
 )
@@ -53,6 +54,22 @@ def test_sample_world_queries_are_held_out_captions_hitting_the_same_verb_and_no
     for q, hits in enumerate(data.relevant):
         assert q in hits and all(data.queries[h] == data.queries[q] for h in hits)
     assert all(Path(g.path).is_file() for g in data.gallery)
+
+
+def test_sample_world_training_pairs_are_captions_of_training_actions_only(tiny_corpus):
+    pairs = sample_world_pairs(tiny_corpus, tokenize, captions=3)
+    truth = pq.read_table(f"{tiny_corpus}/sample/ground_truth.parquet").to_pylist()
+    train = [a for a in truth if a["split"] == "train"]
+    assert len(pairs) == 3 * len(train) and train
+    heldout = {a["video_id"] for a in truth if a["split"] == "heldout"}
+    assert not heldout & {p.video_id for p in pairs}  # never a held-out video
+    for a, three in zip(train, zip(*[iter(pairs)] * 3), strict=True):
+        assert {(p.video_id, p.start_s, p.end_s) for p in three} == {
+            (a["video_id"], a["start_s"], a["end_s"])
+        }
+        assert len({p.text for p in three}) == 3  # three different phrasings
+        assert all(p.text_ids == tokenize(p.text) for p in three)
+        assert all(Path(p.path).is_file() for p in three)
 
 
 def test_msrvtt_and_youcook2_loaders_pair_captions_with_the_files_found(tmp_path):

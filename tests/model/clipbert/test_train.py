@@ -61,6 +61,9 @@ def test_train_then_retrieval_on_the_sample_corpus_with_videobert_beside(tiny_co
     save = tmp_path / "clipbert"
     main(["--out", tiny_corpus, "--save", str(save), *TINY_ARGS])
     assert (save / "final" / "model.safetensors").exists()
+    captions = tmp_path / "clipbert-captions"  # the sample world's caption data trains too
+    main(["--out", tiny_corpus, "--save", str(captions), "--data", "sample_captions", *TINY_ARGS])
+    assert (captions / "final" / "model.safetensors").exists()
     videobert = tmp_path / "videobert"
     build_model("random", f"{tiny_corpus}/kmeans/centroids.parquet", **TINY_BERT).save_pretrained(
         videobert
@@ -83,5 +86,7 @@ def test_missing_inputs_are_clear_errors(tmp_path, tiny_corpus):
         main(["--out", str(tmp_path), *TINY_ARGS])
     with pytest.raises(SystemExit):
         main(["--out", str(tmp_path), "--data", "msrvtt"])  # needs --videos
+    with pytest.raises(SystemExit, match="no sample world"):
+        main(["--out", str(tmp_path), "--data", "sample_captions", *TINY_ARGS])
     with pytest.raises(SystemExit, match="make clipbert"):
         retrieval.main(["--out", tiny_corpus, "--clipbert", str(tmp_path / "nope")])

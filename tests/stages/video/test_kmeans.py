@@ -122,7 +122,7 @@ def test_from_table_rejects_a_tampered_centroid():
         CentroidTree.from_table(tampered)
 
 
-def test_assign_equals_brute_force_descent():
+def test_assign_equals_brute_force_descent(monkeypatch):
     tree = fit_tree(_random(n=1500, seed=1), SMALL)
     x = _random(n=300, seed=2)
     expected = []
@@ -134,6 +134,9 @@ def test_assign_equals_brute_force_descent():
             node = kids[int(np.argmin(dist))]
         expected.append(node)
     np.testing.assert_array_equal(tree.assign(x), expected)
+    monkeypatch.setattr("schemas.tree.ASSIGN_BLOCK", 7)  # blocks not dividing 300: same leaves
+    np.testing.assert_array_equal(tree.assign(x), expected)
+    assert tree.assign(x[:0]).shape == (0,)
 
 
 def test_sample_priority_is_stable_and_vectorised():
