@@ -97,6 +97,10 @@ def corpus_pairs(out: str | Path, splits: tuple[str, ...] = ("train",)) -> list[
     return pairs
 
 
+def has_sample_world(out: str | Path) -> bool:
+    return sio.exists(layout.ground_truth_path(str(out)))
+
+
 def _world_actions(out: str | Path, split: str) -> tuple[list[dict], dict[str, str]]:
     """The sample world's ground-truth actions of `split` whose video file is here, and the files."""
     path = Path(layout.ground_truth_path(str(out)))

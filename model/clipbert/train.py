@@ -3,10 +3,10 @@
     python -m model.clipbert.train --out OUT --save OUT/clipbert [--preset small|paper]
         [--data corpus|msrvtt|youcook2 ...] [--resume] [--<any preset field> VALUE ...]
 
-Pairs: `corpus` (default) the corpus's sentences over their spans of the videos the DAG has
-(the ASR text VideoBERT trains on); `sample_captions` the sample world's training actions with
-human-style captions (caption data, as ClipBERT trains on); `msrvtt` / `youcook2` caption
-datasets you supply (see `--help`). Each step draws `batch_size` pairs and, per pair, `clips` x `frames` sparse frames at
+Pairs: `corpus` the corpus's sentences over their spans of the videos the DAG has (the ASR text
+VideoBERT trains on); `sample_captions` the sample world's training actions with human-style
+captions (caption data, what ClipBERT trains on); `auto` (default) the second when OUT holds the
+sample world, else the first; `msrvtt` / `youcook2` caption datasets you supply (see `--help`). Each step draws `batch_size` pairs and, per pair, `clips` x `frames` sparse frames at
 random positions (model.clipbert.data), decoded by DataLoader workers while the model trains;
 files that fail are skipped and counted by reason (log.jsonl `skipped`).
 
@@ -32,6 +32,7 @@ from tqdm import tqdm
 from model.clipbert.data import ClipDataset, Collate, StepBatches, loader, usable_pairs
 from model.clipbert.datasets import (
     corpus_pairs,
+    has_sample_world,
     msrvtt_train_pairs,
     sample_world_pairs,
     youcook2_pairs,
@@ -240,6 +241,9 @@ def train(
 
 
 def load_pairs(args, tokenize) -> list:
+    if args.data == "auto":  # caption data where OUT has it (the sample world), else the ASR
+        args.data = "sample_captions" if has_sample_world(args.out) else "corpus"
+        log.info("--data auto: training on %s pairs", args.data)
     if args.data == "corpus":
         return corpus_pairs(args.out)
     if args.data == "sample_captions":
@@ -254,7 +258,10 @@ def parse_args(argv=None) -> tuple[argparse.Namespace, Preset]:
     parser.add_argument("--out", required=True, help="corpus root (corpus/, discover/, sample/)")
     parser.add_argument("--save", help="where to write (default OUT/clipbert)")
     parser.add_argument("--preset", choices=sorted(PRESETS), default="small")
-    parser.add_argument("--data", choices=("corpus", "sample_captions", "msrvtt", "youcook2"), default="corpus")
+    parser.add_argument(
+        "--data", choices=("auto", "corpus", "sample_captions", "msrvtt", "youcook2"),
+        default="auto", help="auto: sample_captions when OUT holds the sample world, else corpus",
+    )  # fmt: skip
     parser.add_argument("--videos", help="msrvtt / youcook2: the directory of video files")
     parser.add_argument("--msrvtt_json", help="MSRVTT_data.json")
     parser.add_argument("--msrvtt_train_csv", help="MSRVTT_train.9k.csv (column video_id)")

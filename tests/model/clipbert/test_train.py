@@ -59,10 +59,10 @@ def test_bad_files_never_stop_training_and_are_counted(pairs, tmp_path):
 
 def test_train_then_retrieval_on_the_sample_corpus_with_videobert_beside(tiny_corpus, tmp_path):
     save = tmp_path / "clipbert"
-    main(["--out", tiny_corpus, "--save", str(save), *TINY_ARGS])
+    main(["--out", tiny_corpus, "--save", str(save), "--data", "corpus", *TINY_ARGS])
     assert (save / "final" / "model.safetensors").exists()
-    captions = tmp_path / "clipbert-captions"  # the sample world's caption data trains too
-    main(["--out", tiny_corpus, "--save", str(captions), "--data", "sample_captions", *TINY_ARGS])
+    captions = tmp_path / "clipbert-captions"  # --data auto: the sample world's captions
+    main(["--out", tiny_corpus, "--save", str(captions), *TINY_ARGS])
     assert (captions / "final" / "model.safetensors").exists()
     videobert = tmp_path / "videobert"
     build_model("random", f"{tiny_corpus}/kmeans/centroids.parquet", **TINY_BERT).save_pretrained(
