@@ -5,8 +5,9 @@
    and dense 16x1 (clips x frames) with the same model and batch size, one fresh process per
    layout (peak memory: CUDA max allocated, else the process's VmHWM), side by side in one run.
 2. When OUT holds the sample corpus (`make corpus`), on a GPU (or --quick: 30 steps): text-to-
-   video R@1 on the sample world's held-out actions after training on its training captions with
-   sparse 4x1 vs dense 16x1 clips (same preset, steps and evaluation: 16 dense clips, LogSumExp), beside chance.
+   video R@1 on the sample world's held-out actions after training on its training captions
+   with sparse 4x1 vs dense 16x1 clips (same preset, steps and evaluation: 16 dense clips,
+   LogSumExp), beside chance.
 
     python -m benchmarks.bench_clipbert [--side 224 --batch 8 --steps 6 --out out]
 """

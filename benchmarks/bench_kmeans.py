@@ -132,7 +132,7 @@ def main(argv=None) -> None:
     args = ap.parse_args(argv)
     logging.getLogger("stages").setLevel(logging.WARNING)
 
-    cfg = KMeansConfig(sample_size=args.n)
+    cfg = KMeansConfig(sample_size=args.n, processes=args.workers)
     (out, ids, x), prep_s = timed(feature_files, args.n, args.dim, args.videos)
     print(f"data: {args.n:,} x {args.dim} float32 in {args.videos} feature files under {out} "
           f"({prep_s:.0f} s to make/check), faiss threads {faiss.omp_get_max_threads()}, "

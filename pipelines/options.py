@@ -364,5 +364,6 @@ def configs(o: CorpusOptions) -> Configs:
             top_levels=o.kmeans_top_levels,
             too_few=o.kmeans_too_few,
             device=o.device,
+            processes=dataflow.model_callers(o),
         ),
     )

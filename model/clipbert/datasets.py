@@ -102,7 +102,7 @@ def has_sample_world(out: str | Path) -> bool:
 
 
 def _world_actions(out: str | Path, split: str) -> tuple[list[dict], dict[str, str]]:
-    """The sample world's ground-truth actions of `split` whose video file is here, and the files."""
+    """The sample world's actions of `split` whose video file is here, and the files."""
     path = Path(layout.ground_truth_path(str(out)))
     if not path.exists():
         raise SystemExit(f"no sample world at {path}: run `make corpus` (the sample preset)")

@@ -1,14 +1,16 @@
 """`make clipbert`: train ClipBERT end to end on sparse clips decoded from the video files.
 
     python -m model.clipbert.train --out OUT --save OUT/clipbert [--preset small|paper]
-        [--data corpus|msrvtt|youcook2 ...] [--resume] [--<any preset field> VALUE ...]
+        [--data auto|corpus|sample_captions|msrvtt|youcook2 ...] [--resume]
+        [--<any preset field> VALUE ...]
 
 Pairs: `corpus` the corpus's sentences over their spans of the videos the DAG has (the ASR text
 VideoBERT trains on); `sample_captions` the sample world's training actions with human-style
 captions (caption data, what ClipBERT trains on); `auto` (default) the second when OUT holds the
-sample world, else the first; `msrvtt` / `youcook2` caption datasets you supply (see `--help`). Each step draws `batch_size` pairs and, per pair, `clips` x `frames` sparse frames at
-random positions (model.clipbert.data), decoded by DataLoader workers while the model trains;
-files that fail are skipped and counted by reason (log.jsonl `skipped`).
+sample world, else the first; `msrvtt` / `youcook2` caption datasets you supply (see `--help`).
+Each step draws `batch_size` pairs and, per pair, `clips` x `frames` sparse frames at random
+positions (model.clipbert.data), decoded by DataLoader workers while the model trains; files that
+fail are skipped and counted by reason (log.jsonl `skipped`).
 
 Writes SAVE/log.jsonl, checkpoints/step-N (save_pretrained + optimizer/scheduler/RNG, exact
 resume: the examples of step s depend only on (seed, s)) and final/ (+ preset.json, which

@@ -50,6 +50,11 @@ class KMeansConfig:
     meets the floor, or refuse with an error."""
     device: Literal["cpu", "cuda"] = "cpu"
     """cuda: fit with faiss's GPU k-means when this faiss build has GPUs, else CPU (logged)."""
+    processes: int = 1
+    """Fitting processes sharing one machine (local `--workers`; Dataflow: one per vCPU unless
+    one SDK process per VM, `pipelines.dataflow.model_callers`): each fit runs faiss and BLAS
+    on the machine's CPUs ÷ this many threads (`stages.workers.worker_threads`), measured on
+    the worker. Two processes of 2 threads each on 2 cores spin against each other."""
 
     def __post_init__(self):
         if self.k < 2 or self.depth < 1 or self.k**self.depth >= 2**31:

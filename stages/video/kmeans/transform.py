@@ -33,6 +33,7 @@ from apache_beam.io.filesystems import FileSystems
 from apache_beam.metrics import Metrics
 from apache_beam.options.pipeline_options import TestOptions
 from apache_beam.transforms.window import GlobalWindows
+from threadpoolctl import threadpool_limits
 
 from schemas import USABLE
 from schemas.tree import CentroidTree
@@ -54,6 +55,7 @@ from stages.video.kmeans.sample import (
     sort_key,
     video_key,
 )
+from stages.workers import worker_threads
 
 log = logging.getLogger(__name__)
 
@@ -74,6 +76,11 @@ class FeatureFiles:
         column = StageStore(self.out, "features").read_data(video_id, ["feature"])["feature"]
         picked = column.take(positions).combine_chunks()
         return picked.flatten().to_numpy().reshape(len(positions), -1)
+
+
+def _threads(cfg: KMeansConfig) -> threadpool_limits:
+    """faiss (OpenMP) and BLAS threads for one fitting process (`KMeansConfig.processes`)."""
+    return threadpool_limits(worker_threads(cfg.processes))
 
 
 def _effective(cfg: KMeansConfig, plan: SamplePlan) -> KMeansConfig:
@@ -141,21 +148,23 @@ def _fit_top(chunks: list[dict], cfg: KMeansConfig, choice) -> Levels:
     cfg = _effective(cfg, choice[0])
     x = _concat(chunks)["feature"]
     log.info("k-means: top %d level(s) on %d clips", cfg.top_levels, len(x))
-    return fit_levels(x, cfg, cfg.top_levels)
+    with _threads(cfg):
+        return fit_levels(x, cfg, cfg.top_levels)
 
 
 class ByTopNodeFn(beam.DoFn):
     """Chosen rows → (top-level node, chunk of ≤ CHUNK_ROWS rows), buffered per bundle."""
 
-    def __init__(self, k: int):
-        self._k = k
+    def __init__(self, cfg: KMeansConfig):
+        self._cfg = cfg
 
     def start_bundle(self):
         self._buffers, self._rows = defaultdict(list), defaultdict(int)
 
     def process(self, chunk: dict, top: Levels):
-        tree = CentroidTree(self._k, top.centroids, top.counts)
-        node = tree.assign(chunk["feature"])
+        tree = CentroidTree(self._cfg.k, top.centroids, top.counts)
+        with _threads(self._cfg):
+            node = tree.assign(chunk["feature"])
         for n in np.unique(node):
             at = node == n
             self._buffers[int(n)].append({name: a[at] for name, a in chunk.items()})
@@ -177,7 +186,8 @@ def _fit_subtree(grouped, cfg: KMeansConfig, choice) -> tuple[int, tuple[int, Le
     cfg = _effective(cfg, choice[0])
     x = _concat(chunks)["feature"]
     below = cfg.depth - cfg.top_levels
-    return node, (len(x), fit_levels(x, cfg, below, cfg.top_levels + 1, verbose=False))
+    with _threads(cfg):
+        return node, (len(x), fit_levels(x, cfg, below, cfg.top_levels + 1, verbose=False))
 
 
 def _merge(subtrees, top: Levels, cfg: KMeansConfig, choice) -> CentroidTree:
@@ -221,7 +231,7 @@ class FitHierarchicalKMeans(beam.PTransform):
         return (
             keys
             | "ReadChosen" >> beam.ParDo(ReadChosenFn(reader, cfg.seed), choice)
-            | "ByTopNode" >> beam.ParDo(ByTopNodeFn(cfg.k), top)
+            | "ByTopNode" >> beam.ParDo(ByTopNodeFn(cfg), top)
             | "Group" >> beam.GroupByKey()
             | "FitSubtree" >> beam.Map(_fit_subtree, cfg, choice)
             | "Subtrees" >> beam.combiners.ToList()
@@ -252,8 +262,9 @@ def pretraining_ids(joined) -> list[str]:
 
 
 def tree_fingerprint(features_fp: str, cfg: KMeansConfig) -> str:
-    """What the tree on disk must have been fitted with to be reused (the device is not part)."""
-    config = {k: v for k, v in asdict(cfg).items() if k != "device"}
+    """What the tree on disk must have been fitted with to be reused (the device and the
+    thread count are not part)."""
+    config = {k: v for k, v in asdict(cfg).items() if k not in ("device", "processes")}
     return fingerprint([features_fp, config, "pretraining-split-only"])
 
 

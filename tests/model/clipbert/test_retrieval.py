@@ -63,7 +63,8 @@ def test_sample_world_training_pairs_are_captions_of_training_actions_only(tiny_
     assert len(pairs) == 3 * len(train) and train
     heldout = {a["video_id"] for a in truth if a["split"] == "heldout"}
     assert not heldout & {p.video_id for p in pairs}  # never a held-out video
-    for a, three in zip(train, zip(*[iter(pairs)] * 3), strict=True):
+    for i, a in enumerate(train):
+        three = pairs[3 * i : 3 * i + 3]
         assert {(p.video_id, p.start_s, p.end_s) for p in three} == {
             (a["video_id"], a["start_s"], a["end_s"])
         }
