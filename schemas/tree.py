@@ -15,12 +15,11 @@ import numpy as np
 import pyarrow as pa
 
 from schemas import CENTROIDS
+from schemas.descent import nearest_children
 
 ASSIGN_BLOCK = 16_384
-"""Rows per descent in `CentroidTree.assign`. Each level gathers a block's rows branch by branch;
-at 16k rows (64 MB in 1024-d) those gathers reuse freed heap memory, where one descent over
-100k rows maps 400 MB of fresh pages per level (2-3x slower on these VMs), and the deepest
-level still has ~10 rows per branch to amortise its per-branch overhead (bench_kmeans)."""
+"""Rows per descent in `CentroidTree.assign`: bounded memory whatever N, and enough rows per
+node at the deepest level (~10 at 12^4) that a node's children are reused from cache."""
 _META = ("k", "depth", "dim", "seed", "n_train", "niter")  # CENTROIDS schema metadata keys
 
 
@@ -108,13 +107,13 @@ class CentroidTree:
         return leaves
 
     def _descend(self, x: np.ndarray) -> np.ndarray:
-        node = np.zeros(len(x), np.int64)
+        """Level by level, the rows visited grouped by node (schemas.descent)."""
+        node, order = np.zeros(len(x), np.int64), np.arange(len(x))
         for level in range(self.depth):
-            cent, norms, child = self.centroids[level], self._norms[level], np.empty_like(node)
-            for parent, idx, xb in branches(x, node):
-                rows = slice(parent * self.k, (parent + 1) * self.k)
-                child[idx] = parent * self.k + _nearest(xb, cent[rows], norms[rows])
-            node = child
+            child = np.empty_like(node)
+            cent = np.ascontiguousarray(self.centroids[level], dtype=np.float32)
+            nearest_children(x, order, node, cent, self._norms[level], self.k, child)
+            node, order = child, np.argsort(child, kind="stable")
         return node
 
     def leaf_centroids(self) -> tuple[np.ndarray, np.ndarray]:
@@ -196,11 +195,6 @@ class CentroidTree:
 
 def _sq_norms(c: np.ndarray) -> np.ndarray:
     return np.einsum("ij,ij->i", c, c)
-
-
-def _nearest(xb: np.ndarray, cent: np.ndarray, norms: np.ndarray) -> np.ndarray:
-    """Index of the nearest of cent (m, D) for each row of xb (n, D): argmin ‖c‖² − 2 x·c."""
-    return np.argmin(norms - 2 * (xb @ cent.T), axis=1)
 
 
 def branches(x: np.ndarray, node: np.ndarray) -> Iterator[tuple[int, np.ndarray, np.ndarray]]:
