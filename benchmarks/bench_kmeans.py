@@ -160,7 +160,7 @@ def main(argv=None) -> None:
 
     with threadpool_limits(1):
         faiss.omp_set_num_threads(1)
-        tree.assign(x[:1000])  # compile (or load) the descent kernel, cache the norms
+        tree.assign(x[:1000])  # compile (or load) the descent kernel, cache its levels
         hier_s = min(timed(tree.assign, x)[1] for _ in range(max(3, args.repeat)))
         per_video = x[: min(len(x), 30_000)]  # the tokens stage assigns a video at a time
 

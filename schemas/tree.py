@@ -90,10 +90,14 @@ class CentroidTree:
         return self.centroids[0].shape[1]
 
     @functools.cached_property
-    def _norms(self) -> tuple[np.ndarray, ...]:
-        """Per level, squared centroid norms with +inf for missing nodes (never chosen)."""
+    def _descent_levels(self) -> tuple[tuple[np.ndarray, np.ndarray], ...]:
+        """Per level, what the descent kernel reads: the centroids (contiguous float32) and their
+        squared norms, +inf for missing nodes (never chosen). Computed once per tree."""
         return tuple(
-            np.where(n > 0, _sq_norms(c), np.inf).astype(np.float32)
+            (
+                np.ascontiguousarray(c, dtype=np.float32),
+                np.where(n > 0, _sq_norms(c), np.inf).astype(np.float32),
+            )
             for c, n in zip(self.centroids, self.counts, strict=True)
         )
 
@@ -109,10 +113,9 @@ class CentroidTree:
     def _descend(self, x: np.ndarray) -> np.ndarray:
         """Level by level, the rows visited grouped by node (schemas.descent)."""
         node, order = np.zeros(len(x), np.int64), np.arange(len(x))
-        for level in range(self.depth):
+        for cent, norms in self._descent_levels:
             child = np.empty_like(node)
-            cent = np.ascontiguousarray(self.centroids[level], dtype=np.float32)
-            nearest_children(x, order, node, cent, self._norms[level], self.k, child)
+            nearest_children(x, order, node, cent, norms, self.k, child)
             node, order = child, np.argsort(child, kind="stable")
         return node
 

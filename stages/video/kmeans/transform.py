@@ -155,16 +155,15 @@ def _fit_top(chunks: list[dict], cfg: KMeansConfig, choice) -> Levels:
 class ByTopNodeFn(beam.DoFn):
     """Chosen rows → (top-level node, chunk of ≤ CHUNK_ROWS rows), buffered per bundle."""
 
-    def __init__(self, cfg: KMeansConfig):
-        self._cfg = cfg
+    def __init__(self, k: int):
+        self._k = k
 
     def start_bundle(self):
         self._buffers, self._rows = defaultdict(list), defaultdict(int)
 
     def process(self, chunk: dict, top: Levels):
-        tree = CentroidTree(self._cfg.k, top.centroids, top.counts)
-        with _threads(self._cfg):
-            node = tree.assign(chunk["feature"])
+        tree = CentroidTree(self._k, top.centroids, top.counts)
+        node = tree.assign(chunk["feature"])  # single-threaded kernel: no thread limits needed
         for n in np.unique(node):
             at = node == n
             self._buffers[int(n)].append({name: a[at] for name, a in chunk.items()})
@@ -231,7 +230,7 @@ class FitHierarchicalKMeans(beam.PTransform):
         return (
             keys
             | "ReadChosen" >> beam.ParDo(ReadChosenFn(reader, cfg.seed), choice)
-            | "ByTopNode" >> beam.ParDo(ByTopNodeFn(cfg), top)
+            | "ByTopNode" >> beam.ParDo(ByTopNodeFn(cfg.k), top)
             | "Group" >> beam.GroupByKey()
             | "FitSubtree" >> beam.Map(_fit_subtree, cfg, choice)
             | "Subtrees" >> beam.combiners.ToList()
