@@ -41,6 +41,7 @@ from model.youcook import labelled, read_annotations, vocabularies
 from model.zeroshot import Candidates, SlotScorer, zero_shot
 from schemas import io as sio
 from schemas import layout
+from schemas.process import run_cli
 from schemas.text import load_tokenizer
 
 __all__ = ["EvalConfig", "Predictor", "evaluate", "main", "table"]
@@ -296,4 +297,4 @@ def main(argv=None) -> dict:
 
 
 if __name__ == "__main__":
-    main()
+    run_cli(main)

@@ -30,6 +30,7 @@ from model.data import REGIMES, PretrainingData, load_segments, log_unigram_prio
 from model.init import build_model
 from model.modeling import IGNORE, VideoBertForPreTraining
 from model.presets import PRESETS, Preset, check_choices, departures
+from schemas.process import run_cli
 
 __all__ = ["PRESETS", "Preset", "main", "train"]
 
@@ -374,4 +375,4 @@ def main(argv=None) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run_cli(main)

@@ -27,6 +27,7 @@ from dataclasses import dataclass
 from textblob.en.taggers import PatternTagger
 
 from model.words import lemma
+from schemas.process import run_cli
 
 N_VERBS = 45
 N_NOUNS = 100
@@ -204,4 +205,4 @@ def main(argv=None) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run_cli(main)

@@ -14,14 +14,11 @@ table). The launcher builds the graph from the options alone: it lists no output
 no rows.
 """
 
-import atexit
 import logging
-import os
 import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import NoReturn
 
 import apache_beam as beam
 from apache_beam.options.pipeline_options import DirectOptions, PipelineOptions, StandardOptions
@@ -29,6 +26,7 @@ from apache_beam.options.pipeline_options import DirectOptions, PipelineOptions,
 from pipelines import dataflow  # dataflow: --gpu_type/--verbose, checks, GPU hints
 from pipelines.options import Configs, CorpusOptions, configs, resolve
 from schemas import USABLE, VIDEOS, layout
+from schemas.process import run_cli
 from stages.acquire.discover import Discover
 from stages.acquire.download import Download, ReadDownloadedFn
 from stages.acquire.filter import FilterVideos
@@ -383,7 +381,7 @@ def dry_run_plan(out: str) -> str:
     return plan_summary(kept, rejected)
 
 
-def main():
+def main() -> int:
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
@@ -393,25 +391,8 @@ def main():
     # run(): an unexpected error still ends with its traceback (re-raised), and a run where no
     # video reached k-means ends with the summary and exit 3, not a traceback above it.
     logging.getLogger("apache_beam.runners.common").setLevel(logging.CRITICAL)
-    code = dataflow.main(run)  # dataflow: one-line configuration errors, exit 0 when done
-    _exit_now(code)
-
-
-def _exit_now(code: int) -> NoReturn:
-    """End the process once its outputs are written, skipping interpreter finalisation and
-    the C++ static destructors. gdb at the end of a finished run finds one family of
-    `std::thread`s still alive: Arrow's ThreadPool workers (3 here, beside Arrow's jemalloc
-    thread and OpenBLAS/OpenMP/torch pthreads). Arrow tears its pools down in those
-    destructors, and under CPU contention a worker can still be joinable there:
-    `terminate called without an active exception` (SIGABRT, apache/arrow#34314, #39862)
-    turns a written corpus into a failed `make corpus`. Arrow offers no call that stops its
-    pools (capacity cannot go below 1), so we never run those destructors: Python's atexit
-    handlers and logging still run and the output streams are flushed."""
-    atexit._run_exitfuncs()  # logging registers its shutdown here too
-    sys.stdout.flush()
-    sys.stderr.flush()
-    os._exit(code)
+    return dataflow.main(run)  # dataflow: one-line configuration errors, exit 0 when done
 
 
 if __name__ == "__main__":
-    main()
+    run_cli(main)

@@ -35,6 +35,7 @@ from pipelines.stats import (
     video_stats,
 )
 from schemas import layout
+from schemas.process import run_cli
 from stages.store.files import match, read_metadata, read_parts
 
 # The tables of a stage (a file, or the pattern of its shards) and their schema; per-video
@@ -357,4 +358,4 @@ def main(argv=None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    run_cli(main)

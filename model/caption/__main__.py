@@ -46,6 +46,7 @@ from model.train import PRESETS as PRETRAIN_PRESETS
 from model.train import Preset, latest_checkpoint
 from model.train import train as pretrain
 from schemas import layout
+from schemas.process import run_cli
 from schemas.text import load_tokenizer
 
 log = logging.getLogger(__name__)
@@ -238,4 +239,4 @@ def main(argv=None) -> dict:
 
 
 if __name__ == "__main__":
-    main()
+    run_cli(main)

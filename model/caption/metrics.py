@@ -31,6 +31,8 @@ from collections import defaultdict
 
 import numpy as np
 
+from schemas.process import run_cli
+
 log = logging.getLogger(__name__)
 METRICS = ("BLEU-3", "BLEU-4", "METEOR", "ROUGE-L", "CIDEr")
 _PUNCT = re.compile(r"[.?!,:;\-`'\"()\[\]{}]+")
@@ -214,4 +216,4 @@ def main(argv=None) -> dict:
 
 
 if __name__ == "__main__":
-    main()
+    run_cli(main)

@@ -39,6 +39,7 @@ from model.clipbert.datasets import (
 )
 from model.clipbert.modeling import ClipBertForRetrieval, aggregate
 from model.clipbert.sampling import SamplingConfig
+from schemas.process import run_cli
 from schemas.text import load_tokenizer
 
 log = logging.getLogger(__name__)
@@ -219,4 +220,4 @@ def main(argv=None) -> dict:
 
 
 if __name__ == "__main__":
-    main()
+    run_cli(main)

@@ -51,6 +51,7 @@ from model.train import (
     set_rng_state,
     truncate_log,
 )
+from schemas.process import run_cli
 from schemas.text import load_tokenizer
 
 log = logging.getLogger(__name__)
@@ -296,4 +297,4 @@ def main(argv=None) -> dict:
 
 
 if __name__ == "__main__":
-    main()
+    run_cli(main)
