@@ -51,10 +51,7 @@ def run_cli(main: Callable[[], object]) -> NoReturn:
         code = result if isinstance(result, int) and not isinstance(result, bool) else 0
     except SystemExit as exc:
         code = exit_code(exc)
-    except KeyboardInterrupt:
+    except BaseException as exc:  # as Python does: the traceback, then 130 for Ctrl-C, else 1
         traceback.print_exc()
-        code = 130
-    except BaseException:
-        traceback.print_exc()
-        code = 1
+        code = 130 if isinstance(exc, KeyboardInterrupt) else 1
     exit_now(code)

@@ -71,3 +71,9 @@ def test_atexit_handlers_still_run(tmp_path):
     done = run(tmp_path, "import atexit; atexit.register(lambda: print(' bye', end=''))")
     assert done.returncode == 0, done.stderr
     assert done.stdout == "printed bye"
+
+
+def test_ctrl_c_keeps_its_traceback_and_exits_130(tmp_path):
+    done = run(tmp_path, "raise KeyboardInterrupt")
+    assert done.returncode == 130
+    assert done.stderr.rstrip().endswith("KeyboardInterrupt")
