@@ -12,6 +12,8 @@ import importlib
 import logging
 import time
 
+from schemas.process import run_cli
+
 BENCHES = (
     "frames", "features", "kmeans", "kmeans_quality", "punctuation", "pipeline", "memory",
     "download", "inspect", "pretrain", "learnability", "caption", "clipbert", "scale",
@@ -38,4 +40,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run_cli(main)

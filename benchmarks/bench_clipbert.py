@@ -26,6 +26,7 @@ import torch
 from benchmarks.common import own_peak_rss_mb, textured_video
 from model.clipbert.data import ClipDataset, Collate, Pair, StepBatches, loader
 from model.clipbert.train import PRESETS, build
+from schemas.process import exit_now
 
 LAYOUTS = {"sparse 1x1": (1, 1), "sparse 4x1": (4, 1), "sparse 1x2": (1, 2), "dense 16x1": (16, 1)}
 
@@ -193,3 +194,4 @@ if __name__ == "__main__":
         print(json.dumps(measure(c, f, a.side or 64, a.batch, a.steps, a.workers)))
     else:
         print("\n".join(main(a.quick, a.side, a.batch, a.out)))
+    exit_now(0)  # Arrow's pools can abort a normal exit (schemas.process)

@@ -22,6 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from benchmarks.common import CACHE, interleaved, row
+from schemas.process import run_cli
 from stages.acquire.polite import Pacer
 from stages.acquire.youtube import AcquireConfig, download, probe
 from stages.video.media import write_video
@@ -117,4 +118,4 @@ def main(quick: bool = False) -> list[str]:
 
 
 if __name__ == "__main__":
-    print("\n".join(main()))
+    run_cli(lambda: print("\n".join(main())))

@@ -23,6 +23,7 @@ import pyarrow.parquet as pq
 from PIL import Image
 
 from schemas import CLIPS, FEATURES, SEGMENTS, SENTENCES, STATUS, TOKENS, VIDEOS, layout
+from schemas.process import run_cli
 from stages.video.kmeans import CentroidTree
 
 K, DEPTH, DIM = 12, 4, 1024
@@ -97,7 +98,8 @@ def _inspect(out: Path, report: bool) -> tuple[float, float]:
     code = (  # own_peak_rss_mb's rule, inline: importing benchmarks.common would add to the peak
         "import re, sys; from pipelines.inspect import main; main(sys.argv[1:]); "
         "status = open('/proc/self/status').read(); "
-        "print(int(re.search(r'VmHWM:\\s+(\\d+)', status)[1]) / 1024, file=sys.stderr)"
+        "print(int(re.search(r'VmHWM:\\s+(\\d+)', status)[1]) / 1024, file=sys.stderr); "
+        "from schemas.process import exit_now; exit_now(0)"  # Arrow's pools can abort an exit
     )
     args = [f"--out={out}", *(["--report"] if report else [])]
     t0 = time.perf_counter()
@@ -125,4 +127,4 @@ def main(quick: bool = False) -> list[str]:
 
 
 if __name__ == "__main__":
-    print("\n".join(main(quick="--quick" in sys.argv)))
+    run_cli(lambda: print("\n".join(main(quick="--quick" in sys.argv))))

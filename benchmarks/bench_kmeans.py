@@ -28,6 +28,7 @@ from threadpoolctl import threadpool_limits
 
 from benchmarks.common import CACHE
 from schemas import FEATURES
+from schemas.process import run_cli
 from schemas.tree import read_tree
 from stages.store.stage import StageStore
 from stages.video.kmeans import FeatureFiles, FitHierarchicalKMeans, KMeansConfig, fit_tree
@@ -197,4 +198,4 @@ if __name__ == "__main__":
     # Run as the importable module, so Beam pickles the helpers by reference.
     from benchmarks.bench_kmeans import main as _main
 
-    _main()
+    run_cli(_main)

@@ -26,6 +26,7 @@ from sklearn.metrics import adjusted_rand_score, normalized_mutual_info_score
 
 from benchmarks.bench_tokens import predict
 from schemas import VIDEOS, layout
+from schemas.process import run_cli
 from stages.store.files import read_parts
 from stages.store.stage import StageStore
 from stages.video.kmeans import KMeansConfig, fit_tree, fit_two_phase
@@ -167,4 +168,4 @@ def main(argv=None) -> list[str]:
 
 
 if __name__ == "__main__":
-    print("\n".join(main()))
+    run_cli(lambda: print("\n".join(main())))

@@ -23,6 +23,7 @@ import pyarrow.parquet as pq
 from benchmarks.common import row
 from model import evaluate as ev
 from model import train
+from schemas.process import run_cli
 
 GOAL = 0.30
 
@@ -102,4 +103,4 @@ def main(quick: bool = False) -> list[str]:
 
 
 if __name__ == "__main__":
-    print("\n".join(main()))
+    run_cli(lambda: print("\n".join(main())))

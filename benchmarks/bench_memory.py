@@ -6,6 +6,7 @@ import sys
 import tempfile
 
 from benchmarks.common import own_peak_rss_mb, row, textured_video
+from schemas.process import run_cli
 
 FPS = 20  # source rate of the generated long videos (keeps generation affordable)
 
@@ -54,4 +55,4 @@ def main(quick: bool = False) -> list[str]:
 
 
 if __name__ == "__main__":
-    _child(sys.argv[1], sys.argv[2])
+    run_cli(lambda: _child(sys.argv[1], sys.argv[2]))

@@ -15,6 +15,7 @@ import time
 from functools import partial
 
 from benchmarks.common import CACHE, interleaved, row
+from schemas.process import run_cli
 
 BATCH = 8
 PHRASES = (
@@ -131,4 +132,4 @@ def main(quick: bool = False) -> list[str]:
 
 
 if __name__ == "__main__":
-    print("\n".join(main(quick=False)))
+    run_cli(lambda: print("\n".join(main(quick=False))))

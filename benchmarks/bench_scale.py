@@ -96,6 +96,8 @@ else:
     print(json.dumps({"load_s": load_s, "examples_s": seconds - load_s}), file=sys.stderr)
 print(json.dumps({"seconds": seconds, "rss_mb": own_peak_rss_mb() - base_mb,
                   "worker_mb": workers_mb}))
+from schemas.process import exit_now  # Arrow's pools can abort a normal exit
+exit_now(0)
 """
 
 

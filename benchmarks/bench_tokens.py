@@ -17,6 +17,7 @@ import pyarrow.parquet as pq
 from apache_beam.io.filesystems import FileSystems
 
 from benchmarks.common import row
+from schemas.process import run_cli
 from stages.store.stage import StageStore
 from stages.video.kmeans import load_tree
 
@@ -107,4 +108,4 @@ def main(quick: bool = False, out: str = "out") -> list[str]:
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", default="out")
-    print("\n".join(main(out=parser.parse_args().out)))
+    run_cli(lambda: print("\n".join(main(out=parser.parse_args().out))))

@@ -19,6 +19,7 @@ import numpy as np
 import torch
 import torchvision
 
+from schemas.process import run_cli
 from stages.acquire.sample_world import (
     NOUNS,
     VERBS,
@@ -102,4 +103,4 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    main()
+    run_cli(main)
